@@ -1,0 +1,2 @@
+//! chaka CLI
+fn main() {}
