@@ -5,7 +5,12 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls are ignored.
 pub fn init() {
-    let filter = EnvFilter::try_from_env("CHAKA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default("info");
+}
+
+/// Like [`init`], with another default level when `CHAKA_LOG` is not set.
+pub fn init_with_default(level: &str) {
+    let filter = EnvFilter::try_from_env("CHAKA_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

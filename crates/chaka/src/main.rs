@@ -4,6 +4,8 @@
 
 mod cmd;
 mod logging;
+mod lookup;
+mod world;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,7 +26,7 @@ enum Command {
     /// Serve protocol v1 as the reference bank node over a card store.
     Bank(cmd::bank::BankArgs),
     /// Generate a deterministic synthetic population: card stores, citizen registry, JSON Lines.
-    Gen(cmd::gen::GenArgs),
+    Gen(cmd::generate::GenArgs),
     /// Create signing keys (Ed25519) for hubs and bank nodes.
     Keys(cmd::keys::KeysArgs),
     /// Measure throughput and print figures.
@@ -33,7 +35,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -44,7 +49,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => cmd::demo::run(args).await,
             Command::Bank(args) => cmd::bank::run(args).await,
-            Command::Gen(args) => cmd::gen::run(args).await,
+            Command::Gen(args) => cmd::generate::run(args).await,
             Command::Keys(args) => cmd::keys::run(args),
             Command::Bench(args) => cmd::bench::run(args).await,
         }

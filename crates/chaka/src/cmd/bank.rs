@@ -72,7 +72,9 @@ fn resolve(args: BankArgs) -> anyhow::Result<NodeConfig> {
             let (Some(bank), Some(store), Some(key_id), Some(signing_key)) =
                 (&args.bank, &args.store, &args.key_id, &args.signing_key)
             else {
-                bail!("without --config, give --bank, --store, --key-id, --signing-key and at least one --trust");
+                bail!(
+                    "without --config, give --bank, --store, --key-id, --signing-key and at least one --trust"
+                );
             };
             NodeConfig {
                 bank: BankCode::parse(bank).context("--bank")?,

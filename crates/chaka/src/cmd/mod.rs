@@ -3,5 +3,6 @@
 pub mod bank;
 pub mod bench;
 pub mod demo;
-pub mod gen;
+#[path = "gen.rs"]
+pub mod generate;
 pub mod keys;
