@@ -42,7 +42,11 @@ impl StoredAnswer {
             .to_owned();
         let batch = AnswerBatch::from_json(&bytes[split + 1..], &Limits::default())
             .map_err(|_| AnswerError::Corrupt)?;
-        let answer = batch.answers.into_iter().next().ok_or(AnswerError::Corrupt)?;
+        let answer = batch
+            .answers
+            .into_iter()
+            .next()
+            .ok_or(AnswerError::Corrupt)?;
         Ok(Self {
             inquiry_sha256,
             answer,
@@ -97,7 +101,10 @@ impl Answerer {
     pub async fn answer(&self, inquiry: &Inquiry) -> Result<Answer, AnswerError> {
         let digest = inquiry_digest(inquiry)?;
         let gate = {
-            let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut map = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             map.entry(inquiry.inquiry_id).or_default().clone()
         };
         let result = {
@@ -105,7 +112,10 @@ impl Answerer {
             self.answer_once(inquiry, &digest).await
         };
         {
-            let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut map = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if Arc::strong_count(&gate) <= 2 {
                 map.remove(&inquiry.inquiry_id);
             }
@@ -130,10 +140,20 @@ impl Answerer {
         } else {
             let holder = self.store.find_holder(&inquiry.subject.id_number).await?;
             self.lookups.fetch_add(1, Ordering::Relaxed);
-            match evaluate(holder.as_ref(), &inquiry.subject.name, &inquiry.subject.phone, now.date()) {
+            match evaluate(
+                holder.as_ref(),
+                &inquiry.subject.name,
+                &inquiry.subject.phone,
+                now.date(),
+            ) {
                 Verdict::NoMatch => Answer::no_match(inquiry, now),
                 Verdict::Matched(list) => {
-                    match list.seal(inquiry.suite, &inquiry.recipient_key, &inquiry.inquiry_id, &self.bank) {
+                    match list.seal(
+                        inquiry.suite,
+                        &inquiry.recipient_key,
+                        &inquiry.inquiry_id,
+                        &self.bank,
+                    ) {
                         Ok(sealed) => Answer::matched(inquiry, sealed, now),
                         // A key that cannot be sealed to (e.g. a low-order point).
                         Err(_) => self.refusal(inquiry, RefusalReason::InvalidRecipientKey),

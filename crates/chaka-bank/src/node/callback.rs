@@ -117,7 +117,10 @@ impl Inner {
             .unwrap_or_else(|_| "/".to_owned());
         let impostor_signer;
         let signer = if impostor {
-            impostor_signer = Signer::new(self.signer.key_id().clone(), chaka_protocol::keys::SigningKeyPair::generate());
+            impostor_signer = Signer::new(
+                self.signer.key_id().clone(),
+                chaka_protocol::keys::SigningKeyPair::generate(),
+            );
             &impostor_signer
         } else {
             &self.signer
@@ -153,7 +156,9 @@ impl Inner {
                 }
                 Ok(resp) => {
                     tracing::warn!(status = resp.status().as_u16(), attempt, "callback refused");
-                    if resp.status().is_client_error() && resp.status() != http::StatusCode::TOO_MANY_REQUESTS {
+                    if resp.status().is_client_error()
+                        && resp.status() != http::StatusCode::TOO_MANY_REQUESTS
+                    {
                         return;
                     }
                 }
@@ -164,6 +169,9 @@ impl Inner {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-        tracing::warn!(answers = count, "callback abandoned after {MAX_ATTEMPTS} attempts");
+        tracing::warn!(
+            answers = count,
+            "callback abandoned after {MAX_ATTEMPTS} attempts"
+        );
     }
 }

@@ -114,7 +114,9 @@ impl NodeConfig {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.key_id.is_empty() || self.key_id.len() > 128 {
-            return Err(ConfigError::Invalid("key_id must be 1 to 128 characters".into()));
+            return Err(ConfigError::Invalid(
+                "key_id must be 1 to 128 characters".into(),
+            ));
         }
         if self.callback_delay_secs > 86_400 {
             return Err(ConfigError::Invalid(
@@ -176,7 +178,9 @@ latency = { kind = "log_normal", median_ms = 200, p99_ms = 3000 }
         assert!(err.contains("error_rate"), "{err}");
         std::fs::write(&path, EXAMPLE.replace("\"ICBC\"", "\"icbc\"")).unwrap();
         assert!(NodeConfig::load(&path).is_err());
-        let missing = NodeConfig::load(&dir.path().join("nope.toml")).unwrap_err().to_string();
+        let missing = NodeConfig::load(&dir.path().join("nope.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("cannot read"), "{missing}");
     }
 }

@@ -140,7 +140,9 @@ impl FaultConfig {
                 Err(FaultConfigError::Latency("min_ms is above max_ms"))
             }
             Latency::LogNormal { median_ms, p99_ms } if median_ms == 0 || p99_ms < median_ms => {
-                Err(FaultConfigError::Latency("median_ms must be positive and not above p99_ms"))
+                Err(FaultConfigError::Latency(
+                    "median_ms must be positive and not above p99_ms",
+                ))
             }
             _ => Ok(()),
         }
@@ -309,7 +311,10 @@ mod tests {
             error_rate: 1.5,
             ..FaultConfig::default()
         };
-        assert_eq!(bad_rate.validate(), Err(FaultConfigError::RateOutOfRange("error_rate")));
+        assert_eq!(
+            bad_rate.validate(),
+            Err(FaultConfigError::RateOutOfRange("error_rate"))
+        );
         let too_much = FaultConfig {
             error_rate: 0.6,
             silent_rate: 0.6,
@@ -317,7 +322,10 @@ mod tests {
         };
         assert_eq!(too_much.validate(), Err(FaultConfigError::RatesExceedOne));
         let bounds = FaultConfig {
-            latency: Latency::Uniform { min_ms: 5, max_ms: 1 },
+            latency: Latency::Uniform {
+                min_ms: 5,
+                max_ms: 1,
+            },
             ..FaultConfig::default()
         };
         assert!(bounds.validate().is_err());

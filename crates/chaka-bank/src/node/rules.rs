@@ -104,7 +104,12 @@ mod tests {
                 card("622202000000000001", p, true, CardStatus::Normal),
                 card("622202000000000002", p, true, CardStatus::Dormant),
                 card("622202000000000003", None, true, CardStatus::Normal),
-                card("622202000000000004", Some("13900000000"), true, CardStatus::Normal),
+                card(
+                    "622202000000000004",
+                    Some("13900000000"),
+                    true,
+                    CardStatus::Normal,
+                ),
                 card("622202000000000005", p, false, CardStatus::Normal),
                 card("622202000000000006", p, true, CardStatus::Closed),
             ],
@@ -117,7 +122,12 @@ mod tests {
 
     #[test]
     fn lists_only_cards_that_pass_every_rule_and_counts_the_rest() {
-        let Verdict::Matched(list) = evaluate(Some(&holder(date!(2030 - 01 - 01))), "张三", &phone(), TODAY) else {
+        let Verdict::Matched(list) = evaluate(
+            Some(&holder(date!(2030 - 01 - 01))),
+            "张三",
+            &phone(),
+            TODAY,
+        ) else {
             panic!("expected a match");
         };
         let shown: Vec<String> = list.cards.iter().map(|c| c.pan.to_string()).collect();
@@ -125,14 +135,22 @@ mod tests {
         assert!(shown.iter().all(|s| s.starts_with("6222 ")), "{shown:?}");
         assert_eq!(list.unlisted_count(UnlistedReason::NoReservedPhone), 1);
         assert_eq!(list.unlisted_count(UnlistedReason::ReservedPhoneDiffers), 1);
-        assert_eq!(list.unlisted_count(UnlistedReason::CardNotPresentDisabled), 1);
+        assert_eq!(
+            list.unlisted_count(UnlistedReason::CardNotPresentDisabled),
+            1
+        );
         assert_eq!(list.unlisted_count(UnlistedReason::Closed), 1);
         assert_eq!(list.unlisted_count(UnlistedReason::IdDocumentExpired), 0);
     }
 
     #[test]
     fn an_expired_id_document_hides_every_open_card() {
-        let Verdict::Matched(list) = evaluate(Some(&holder(date!(2026 - 11 - 27))), "张三", &phone(), TODAY) else {
+        let Verdict::Matched(list) = evaluate(
+            Some(&holder(date!(2026 - 11 - 27))),
+            "张三",
+            &phone(),
+            TODAY,
+        ) else {
             panic!("expected a match");
         };
         assert!(list.cards.is_empty());
@@ -143,7 +161,10 @@ mod tests {
     #[test]
     fn another_name_or_no_record_is_no_match() {
         let h = holder(date!(2030 - 01 - 01));
-        assert_eq!(evaluate(Some(&h), "张四", &phone(), TODAY), Verdict::NoMatch);
+        assert_eq!(
+            evaluate(Some(&h), "张四", &phone(), TODAY),
+            Verdict::NoMatch
+        );
         assert_eq!(evaluate(None, "张三", &phone(), TODAY), Verdict::NoMatch);
     }
 

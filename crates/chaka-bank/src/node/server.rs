@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chaka_core::{BankCode, SharedClock};
+use chaka_protocol::PROTOCOL_VERSION;
 use chaka_protocol::keys::{KeyId, KeySet, KnownKey, SigningKeyPair, SigningPublicKey};
 use chaka_protocol::limits::Limits;
 use chaka_protocol::message::{Accepted, AnswerBatch, Heartbeat, InquiryBatch};
@@ -20,7 +21,6 @@ use chaka_protocol::nonce::MemoryNonceStore;
 use chaka_protocol::problem::{PROBLEM_CONTENT_TYPE, Problem};
 use chaka_protocol::signature::{Signer, Verifier};
 use chaka_protocol::suite::Suite;
-use chaka_protocol::PROTOCOL_VERSION;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,11 +28,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-/// The path of the inquiry endpoint.
-pub const INQUIRIES_PATH: &str = "/chaka/v1/inquiries";
-/// The path of the heartbeat endpoint.
-pub const HEARTBEAT_PATH: &str = "/chaka/v1/heartbeat";
-const JSON: &str = "application/json";
+pub use chaka_protocol::{HEARTBEAT_PATH, INQUIRIES_PATH};
+const JSON: &str = chaka_protocol::JSON_CONTENT_TYPE;
+/// Nonces remembered for replay protection: a signature lives 300 s, so this holds well over
+/// 3,000 requests per second.
+const NONCE_CAPACITY: usize = 1_000_000;
 
 /// Everything a node needs, resolved from a [`NodeConfig`] or built by a test.
 pub struct NodeSettings {
@@ -85,19 +85,22 @@ impl NodeSettings {
             )));
         }
         let pem = std::fs::read_to_string(&config.signing_key).map_err(|e| {
-            NodeError::Key(format!("cannot read signing key {}: {e}", config.signing_key.display()))
+            NodeError::Key(format!(
+                "cannot read signing key {}: {e}",
+                config.signing_key.display()
+            ))
         })?;
         let signing_key = SigningKeyPair::from_pkcs8_pem(&pem).map_err(|e| {
             NodeError::Key(format!("signing key {}: {e}", config.signing_key.display()))
         })?;
-        let key_id = KeyId::parse(&config.key_id).map_err(|e| NodeError::Key(format!("key_id: {e}")))?;
+        let key_id =
+            KeyId::parse(&config.key_id).map_err(|e| NodeError::Key(format!("key_id: {e}")))?;
         let mut trusted = KeySet::new();
         for k in &config.trusted_hub_keys {
             let id = KeyId::parse(&k.key_id)
                 .map_err(|e| NodeError::Key(format!("trusted_hub_keys key_id: {e}")))?;
-            let public = SigningPublicKey::parse(&k.public_key).map_err(|e| {
-                NodeError::Key(format!("trusted_hub_keys {}: {e}", k.key_id))
-            })?;
+            let public = SigningPublicKey::parse(&k.public_key)
+                .map_err(|e| NodeError::Key(format!("trusted_hub_keys {}: {e}", k.key_id)))?;
             let mut known = KnownKey::new(id, public).owned_by("hub");
             if let Some(until) = k.not_after {
                 known = known.valid_until(until);
@@ -163,7 +166,10 @@ impl BankNode {
         let faults = FaultInjector::new(settings.faults)?;
         let signer = Signer::new(settings.key_id.clone(), settings.signing_key);
         let impostor = Signer::new(settings.key_id, SigningKeyPair::generate());
-        let verifier = Verifier::new(settings.trusted, Arc::new(MemoryNonceStore::new(100_000)));
+        let verifier = Verifier::new(
+            settings.trusted,
+            Arc::new(MemoryNonceStore::new(NONCE_CAPACITY)),
+        );
         let (close, closing) = watch::channel(false);
         let answerer = Arc::new(Answerer::new(
             settings.bank.clone(),
@@ -254,7 +260,10 @@ async fn inquiries(
         return state.problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            &format!("the request body exceeds {} bytes", state.limits.max_body_bytes),
+            &format!(
+                "the request body exceeds {} bytes",
+                state.limits.max_body_bytes
+            ),
         );
     };
     let now = state.clock.now();
@@ -269,7 +278,11 @@ async fn inquiries(
     let fault = state.faults.decide(duration_since(state.started_at, now));
     match fault {
         Fault::ServerError => {
-            return state.problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "injected fault");
+            return state.problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "injected fault",
+            );
         }
         Fault::Throttle => return state.retry_later(StatusCode::TOO_MANY_REQUESTS),
         Fault::Unavailable => return state.retry_later(StatusCode::SERVICE_UNAVAILABLE),
@@ -307,7 +320,9 @@ async fn inquiries(
         AnswerMode::Callback => {
             let accepted = Accepted::for_batch(state.bank.clone(), &batch);
             if fault != Fault::Silent {
-                state.callbacks.schedule(batch, fault == Fault::BadSignature);
+                state
+                    .callbacks
+                    .schedule(batch, fault == Fault::BadSignature);
             }
             state.json(StatusCode::ACCEPTED, &accepted, false)
         }
@@ -326,7 +341,9 @@ async fn inquiries(
                     Err(e) => return state.internal(&e),
                 }
             }
-            state.answers.fetch_add(answers.len() as u64, Ordering::Relaxed);
+            state
+                .answers
+                .fetch_add(answers.len() as u64, Ordering::Relaxed);
             tracing::info!(inquiries = answers.len(), "answered a batch");
             let batch = AnswerBatch::new(state.bank.clone(), answers);
             state.json(StatusCode::OK, &batch, fault == Fault::BadSignature)
@@ -341,7 +358,10 @@ async fn heartbeat(
     headers: HeaderMap,
 ) -> Response {
     let now = state.clock.now();
-    if let Err(e) = state.verifier.verify_request(&method, uri.path(), &headers, &[], now) {
+    if let Err(e) = state
+        .verifier
+        .verify_request(&method, uri.path(), &headers, &[], now)
+    {
         state.bad_signatures.fetch_add(1, Ordering::Relaxed);
         return state.problem(e.status(), e.code(), &e.to_string());
     }
@@ -357,7 +377,11 @@ async fn heartbeat(
 
 async fn not_found(State(state): State<Arc<NodeState>>, uri: Uri) -> Response {
     let _ = uri;
-    state.problem(StatusCode::NOT_FOUND, "not_found", "no such endpoint in protocol v1")
+    state.problem(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint in protocol v1",
+    )
 }
 
 fn duration_since(start: OffsetDateTime, now: OffsetDateTime) -> Duration {
@@ -372,8 +396,18 @@ impl NodeState {
         }
     }
 
-    fn signed(&self, status: StatusCode, content_type: &str, body: Vec<u8>, impostor: bool) -> Response {
-        let signer = if impostor { &self.impostor } else { &self.signer };
+    fn signed(
+        &self,
+        status: StatusCode,
+        content_type: &str,
+        body: Vec<u8>,
+        impostor: bool,
+    ) -> Response {
+        let signer = if impostor {
+            &self.impostor
+        } else {
+            &self.signer
+        };
         let signature = match signer.sign_response(status, content_type, &body, self.clock.now()) {
             Ok(headers) => headers,
             Err(e) => {
@@ -403,7 +437,11 @@ impl NodeState {
         let secs = self.faults.retry_after_secs();
         let mut response = self.problem(
             status,
-            if status == StatusCode::TOO_MANY_REQUESTS { "rate_limited" } else { "unavailable" },
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                "rate_limited"
+            } else {
+                "unavailable"
+            },
             &format!("try again in {secs} s"),
         );
         response
