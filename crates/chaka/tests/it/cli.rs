@@ -1,0 +1,186 @@
+//! Subcommands end to end: the demo's lookup, keys, and one-line errors with a non-zero exit.
+
+use std::process::{Command, Output};
+
+fn chaka(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chaka"))
+        .args(args)
+        .env("CHAKA_LOG", "warn")
+        .output()
+        .expect("the chaka binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A failed command says what is wrong in one line on stderr and exits non-zero.
+fn assert_one_line_error(out: &Output, expected: &str) {
+    assert!(!out.status.success(), "should fail");
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {err}");
+    assert!(lines[0].contains(expected), "{err}");
+}
+
+#[test]
+fn demo_runs_a_signed_sealed_lookup_across_every_bank() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = chaka(&[
+        "demo",
+        "--once",
+        "--quick",
+        "--people",
+        "300",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--wait-secs",
+        "60",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("20 bank nodes are up"), "{stdout}");
+    assert!(stdout.contains("card report"), "{stdout}");
+    assert!(
+        !stdout.contains("no answer ("),
+        "every bank answers in quick mode: {stdout}"
+    );
+    // The demo person's own facts: from the population, shown masked only.
+    let people: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("population/demo-people.json")).unwrap(),
+    )
+    .unwrap();
+    let person = &people[0];
+    let id = person["id_number"].as_str().unwrap();
+    let phone = person["phone"].as_str().unwrap();
+    assert!(
+        !stdout.contains(id) && !stdout.contains(phone),
+        "ID number and phone are masked"
+    );
+    // The report shows the person's cards by their masked numbers, never a closed one.
+    let cards = person["cards"].as_array().unwrap();
+    let shown: Vec<&serde_json::Value> = cards
+        .iter()
+        .filter(|c| stdout.contains(c["pan"].as_str().unwrap()))
+        .collect();
+    assert!(!shown.is_empty(), "{stdout}");
+    assert!(
+        shown.len() < cards.len(),
+        "some cards are only counted: {stdout}"
+    );
+    assert!(shown.iter().all(|c| c["status"] != "closed"));
+    assert!(stdout.contains("not listed: closed"), "{stdout}");
+    // A second start reuses the population and keys.
+    let again = chaka(&[
+        "demo",
+        "--once",
+        "--quick",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--person",
+        "4",
+    ]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(!text(&again.stdout).contains("First start"));
+}
+
+#[test]
+fn keys_are_created_once_and_never_overwritten_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys/hub.pem");
+    let out = chaka(&[
+        "keys",
+        "ed25519",
+        "--key-id",
+        "hub-1",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("key_id = \"hub-1\"") && printed.contains("public_key = \""),
+        "{printed}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let before = std::fs::read(&path).unwrap();
+    let again = chaka(&[
+        "keys",
+        "ed25519",
+        "--key-id",
+        "hub-1",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&again, "exists");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let public = chaka(&["keys", "public", "--key", path.to_str().unwrap()]);
+    assert!(printed.contains(text(&public.stdout).trim()));
+    assert_one_line_error(
+        &chaka(&["keys", "ed25519", "--key-id", "bad id!", "--out", "x.pem"]),
+        "key-id",
+    );
+}
+
+#[test]
+fn bank_refuses_bad_configuration_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_line_error(
+        &chaka(&["bank", "--config", "/nonexistent/bank.toml"]),
+        "cannot read",
+    );
+    assert_one_line_error(&chaka(&["bank"]), "without --config");
+    let config = dir.path().join("bank.toml");
+    std::fs::write(&config, "bank = \"ICBC\"\nstore = \"x.sqlite\"\nkey_id = \"k\"\nsigning_key = \"k.pem\"\nbogus = 1\n").unwrap();
+    assert_one_line_error(
+        &chaka(&["bank", "--config", config.to_str().unwrap()]),
+        "bogus",
+    );
+    std::fs::write(
+        &config,
+        "bank = \"ICBC\"\nstore = \"missing.sqlite\"\nkey_id = \"k\"\nsigning_key = \"k.pem\"\n[[trusted_hub_keys]]\nkey_id = \"h\"\npublic_key = \"x\"\n",
+    )
+    .unwrap();
+    assert_one_line_error(
+        &chaka(&["bank", "--config", config.to_str().unwrap()]),
+        "card store",
+    );
+}
+
+#[test]
+fn bench_validates_its_flags() {
+    assert_one_line_error(
+        &chaka(&[
+            "bench",
+            "bank",
+            "--batch",
+            "0",
+            "--population",
+            "/nonexistent",
+        ]),
+        "--batch",
+    );
+    assert_one_line_error(
+        &chaka(&[
+            "bench",
+            "bank",
+            "--batch",
+            "65",
+            "--population",
+            "/nonexistent",
+        ]),
+        "--batch",
+    );
+}
