@@ -109,7 +109,11 @@ impl ProtocolClient {
     }
 
     /// Sends one batch and classifies the bank's response.
-    pub async fn send(&self, to: &BankEndpoint, batch: &InquiryBatch) -> Result<Delivery, ClientError> {
+    pub async fn send(
+        &self,
+        to: &BankEndpoint,
+        batch: &InquiryBatch,
+    ) -> Result<Delivery, ClientError> {
         let body = serde_json::to_vec(batch).map_err(|e| ClientError::Malformed(e.to_string()))?;
         let url = to
             .base_url
@@ -117,7 +121,13 @@ impl ProtocolClient {
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         let headers = self
             .signer
-            .sign_request(&Method::POST, INQUIRIES_PATH, Some("application/json"), &body, self.clock.now())
+            .sign_request(
+                &Method::POST,
+                INQUIRIES_PATH,
+                Some("application/json"),
+                &body,
+                self.clock.now(),
+            )
             .map_err(|e| ClientError::Malformed(e.to_string()))?;
         let response = self
             .http
@@ -185,13 +195,17 @@ impl ProtocolClient {
             .map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
         let (status, headers, body) = self.read(response).await?;
         if status != StatusCode::OK {
-            return Err(ClientError::Malformed(format!("heartbeat answered {status}")));
+            return Err(ClientError::Malformed(format!(
+                "heartbeat answered {status}"
+            )));
         }
         self.verify(to, status, &headers, &body)?;
         let beat = Heartbeat::from_json(&body, &self.limits)
             .map_err(|e| ClientError::Malformed(e.to_string()))?;
         if beat.bank != to.bank {
-            return Err(ClientError::Malformed("heartbeat names another bank".into()));
+            return Err(ClientError::Malformed(
+                "heartbeat names another bank".into(),
+            ));
         }
         Ok(beat)
     }

@@ -9,14 +9,15 @@ use axum::extract::State;
 use axum::routing::post;
 use chaka_bank::client::{Delivery, ProtocolClient};
 use chaka_core::{BankCode, IdNumber, InquiryId, Phone, SharedClock};
+use chaka_protocol::JSON_CONTENT_TYPE;
 use chaka_protocol::keys::{KeyId, KeySet, RecipientKeyPair, SigningKeyPair};
 use chaka_protocol::limits::Limits;
 use chaka_protocol::message::{
-    Answer, AnswerBatch, Card, CardList, Inquiry, InquiryBatch, Outcome, Subject, Unlisted,
-    UnlistedReason,
+    Accepted, Answer, AnswerBatch, Card, CardList, Inquiry, InquiryBatch, Outcome, Subject,
+    Unlisted, UnlistedReason,
 };
 use chaka_protocol::nonce::MemoryNonceStore;
-use chaka_protocol::signature::Verifier;
+use chaka_protocol::signature::{Signer, Verifier};
 use chaka_protocol::suite::Suite;
 use http::{HeaderMap, Method, StatusCode};
 use std::collections::HashMap;
@@ -106,6 +107,7 @@ type Waiters = Arc<Mutex<HashMap<InquiryId, (BankCode, oneshot::Sender<Answer>)>
 
 #[derive(Clone)]
 struct CallbackState {
+    signer: Signer,
     verifier: Arc<Verifier>,
     keys: Arc<KeySet>,
     waiters: Waiters,
@@ -125,6 +127,7 @@ pub async fn run(
         .fold(KeySet::new(), |set, b| set.with(b.key.clone()));
     let waiters: Waiters = Arc::default();
     let state = CallbackState {
+        signer: Signer::new(hub_key_id.clone(), hub_key.clone()),
         verifier: Arc::new(Verifier::new(
             bank_keys.clone(),
             Arc::new(MemoryNonceStore::default()),
@@ -266,40 +269,58 @@ async fn receive(
     State(state): State<CallbackState>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
-    let verified = match state.verifier.verify_request(
-        &Method::POST,
-        CALLBACK_PATH,
-        &headers,
-        &body,
-        state.clock.now(),
-    ) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(code = e.code(), "refused a callback for its signature");
-            return StatusCode::UNAUTHORIZED;
-        }
-    };
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let refuse = |status: StatusCode| (status, HeaderMap::new(), Vec::new());
+    let now = state.clock.now();
+    let verified =
+        match state
+            .verifier
+            .verify_request(&Method::POST, CALLBACK_PATH, &headers, &body, now)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(code = e.code(), "refused a callback for its signature");
+                return refuse(StatusCode::UNAUTHORIZED);
+            }
+        };
     let Ok(batch) = AnswerBatch::from_json(&body, &Limits::default()) else {
-        return StatusCode::BAD_REQUEST;
+        return refuse(StatusCode::BAD_REQUEST);
     };
     let owner = state
         .keys
         .get(&verified.key_id)
         .and_then(|k| k.owner.clone());
     if owner.as_deref() != Some(batch.bank.as_str()) {
-        return StatusCode::FORBIDDEN;
+        return refuse(StatusCode::FORBIDDEN);
     }
-    let mut waiters = state.waiters.lock().unwrap_or_else(PoisonError::into_inner);
-    for answer in batch.answers {
-        let matches = waiters
-            .get(&answer.inquiry_id)
-            .is_some_and(|(bank, _)| *bank == batch.bank);
-        if matches {
-            if let Some((_, tx)) = waiters.remove(&answer.inquiry_id) {
-                let _ = tx.send(answer);
+    {
+        let mut waiters = state.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        for answer in &batch.answers {
+            let matches = waiters
+                .get(&answer.inquiry_id)
+                .is_some_and(|(bank, _)| *bank == batch.bank);
+            if matches {
+                if let Some((_, tx)) = waiters.remove(&answer.inquiry_id) {
+                    let _ = tx.send(answer.clone());
+                }
             }
         }
     }
-    StatusCode::OK
+    // Acknowledge with a signed `Accepted` naming every answer received (repeats included).
+    let Ok(ack) = Accepted::for_answers(&batch).to_json() else {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    match state
+        .signer
+        .sign_response(StatusCode::OK, JSON_CONTENT_TYPE, &ack, now)
+    {
+        Ok(mut headers) => {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(JSON_CONTENT_TYPE),
+            );
+            (StatusCode::OK, headers, ack)
+        }
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR),
+    }
 }

@@ -1,22 +1,22 @@
 //! Callback mode: after `202 Accepted`, the node answers later by a signed `POST` of an
 //! `AnswerBatch` to each inquiry's `callback_url`, retrying with exponential backoff until the
-//! hub acknowledges with a `2xx`, the inquiry's deadline passes, or the node stops. Inquiries
-//! without a callback URL are answered into the idempotency store only: the hub gets them by
-//! sending the inquiry again.
+//! hub acknowledges with a signed `2xx` `Accepted` naming every answer, the inquiries'
+//! deadline passes, or the node stops.
 
 use super::answer::Answerer;
 use chaka_core::{BankCode, SharedClock};
-use chaka_protocol::message::{Answer, AnswerBatch, InquiryBatch};
-use chaka_protocol::signature::Signer;
+use chaka_protocol::limits::Limits;
+use chaka_protocol::message::{Accepted, Answer, AnswerBatch, InquiryBatch};
+use chaka_protocol::signature::{Signer, Verifier};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
-const MAX_ATTEMPTS: u32 = 12;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Schedules and delivers callbacks.
 #[derive(Clone)]
@@ -28,6 +28,7 @@ struct Inner {
     signer: Signer,
     clock: SharedClock,
     delay: Duration,
+    acknowledgements: Verifier,
     closing: watch::Receiver<bool>,
     http: reqwest::Client,
     delivered: AtomicU64,
@@ -41,6 +42,7 @@ impl CallbackSender {
         signer: Signer,
         clock: SharedClock,
         delay: Duration,
+        acknowledgements: Verifier,
         closing: watch::Receiver<bool>,
     ) -> Self {
         let http = reqwest::Client::builder()
@@ -53,6 +55,7 @@ impl CallbackSender {
             signer,
             clock,
             delay,
+            acknowledgements,
             closing,
             http,
             delivered: AtomicU64::new(0),
@@ -71,19 +74,23 @@ impl CallbackSender {
             if !inner.pause(inner.delay).await {
                 return;
             }
-            let mut by_url: BTreeMap<String, Vec<_>> = BTreeMap::new();
+            let mut by_url: BTreeMap<String, (OffsetDateTime, Vec<Answer>)> = BTreeMap::new();
             for inquiry in &batch.inquiries {
                 match inner.answerer.answer(inquiry).await {
                     Ok(answer) => {
                         if let Some(url) = &inquiry.callback_url {
-                            by_url.entry(url.to_string()).or_default().push(answer);
+                            let entry = by_url
+                                .entry(url.to_string())
+                                .or_insert((inquiry.deadline, Vec::new()));
+                            entry.0 = entry.0.max(inquiry.deadline);
+                            entry.1.push(answer);
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "could not answer for a callback"),
                 }
             }
-            for (url, answers) in by_url {
-                inner.deliver(&url, answers, impostor).await;
+            for (url, (deadline, answers)) in by_url {
+                inner.deliver(&url, answers, deadline, impostor).await;
             }
         });
     }
@@ -102,7 +109,13 @@ impl Inner {
         }
     }
 
-    async fn deliver(&self, url: &str, answers: Vec<Answer>, impostor: bool) {
+    async fn deliver(
+        &self,
+        url: &str,
+        answers: Vec<Answer>,
+        deadline: OffsetDateTime,
+        impostor: bool,
+    ) {
         let count = answers.len();
         let batch = AnswerBatch::new(self.bank.clone(), answers);
         let body = match serde_json::to_vec(&batch) {
@@ -126,7 +139,9 @@ impl Inner {
             &self.signer
         };
         let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=MAX_ATTEMPTS {
+        let mut attempt = 0u32;
+        while self.clock.now() < deadline {
+            attempt += 1;
             let headers = match signer.sign_request(
                 &http::Method::POST,
                 &path,
@@ -150,9 +165,15 @@ impl Inner {
                 .await;
             match result {
                 Ok(resp) if resp.status().is_success() => {
-                    self.delivered.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(answers = count, attempt, "callback delivered");
-                    return;
+                    if self.acknowledged(resp, &batch).await {
+                        self.delivered.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(answers = count, attempt, "callback delivered");
+                        return;
+                    }
+                    tracing::warn!(
+                        attempt,
+                        "callback answered without a valid signed acknowledgement"
+                    );
                 }
                 Ok(resp) => {
                     tracing::warn!(status = resp.status().as_u16(), attempt, "callback refused");
@@ -171,7 +192,34 @@ impl Inner {
         }
         tracing::warn!(
             answers = count,
-            "callback abandoned after {MAX_ATTEMPTS} attempts"
+            attempt,
+            "callback abandoned: the deadline passed"
         );
+    }
+
+    /// `true` when the hub's response is a signed `Accepted` naming every answer delivered.
+    async fn acknowledged(&self, resp: reqwest::Response, batch: &AnswerBatch) -> bool {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let limits = Limits::default();
+        let Ok(body) = resp.bytes().await else {
+            return false;
+        };
+        if body.len() > limits.max_body_bytes
+            || self
+                .acknowledgements
+                .verify_response(status, &headers, &body, self.clock.now())
+                .is_err()
+        {
+            return false;
+        }
+        let Ok(ack) = Accepted::from_json(&body, &limits) else {
+            return false;
+        };
+        ack.bank == self.bank
+            && batch
+                .answers
+                .iter()
+                .all(|a| ack.accepted.contains(&a.inquiry_id))
     }
 }

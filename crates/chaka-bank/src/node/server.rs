@@ -167,6 +167,10 @@ impl BankNode {
         let signer = Signer::new(settings.key_id.clone(), settings.signing_key);
         let impostor = Signer::new(settings.key_id, SigningKeyPair::generate());
         let verifier = Verifier::new(
+            settings.trusted.clone(),
+            Arc::new(MemoryNonceStore::new(NONCE_CAPACITY)),
+        );
+        let acknowledgements = Verifier::new(
             settings.trusted,
             Arc::new(MemoryNonceStore::new(NONCE_CAPACITY)),
         );
@@ -182,6 +186,7 @@ impl BankNode {
             signer.clone(),
             settings.clock.clone(),
             settings.callback_delay,
+            acknowledgements,
             closing.clone(),
         );
         Ok(Self(Arc::new(NodeState {
@@ -266,6 +271,21 @@ async fn inquiries(
             ),
         );
     };
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(JSON))
+        });
+    if !json {
+        return state.problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be application/json",
+        );
+    }
     let now = state.clock.now();
     if let Err(e) = state
         .verifier
@@ -316,7 +336,13 @@ async fn inquiries(
         let garbage = format!("{{\"protocol\":\"{PROTOCOL_VERSION}\",\"answers\":[");
         return state.signed(StatusCode::OK, JSON, garbage.into_bytes(), false);
     }
-    match state.mode {
+    let mode = if batch.allows_callback() {
+        state.mode
+    } else {
+        // Only a batch whose every inquiry has a callback URL may be answered later.
+        AnswerMode::Immediate
+    };
+    match mode {
         AnswerMode::Callback => {
             let accepted = Accepted::for_batch(state.bank.clone(), &batch);
             if fault != Fault::Silent {

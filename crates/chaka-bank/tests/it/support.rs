@@ -3,8 +3,8 @@
 
 use chaka_bank::client::{BankEndpoint, ProtocolClient};
 use chaka_bank::node::{AnswerMode, BankNode, FaultConfig, NodeSettings};
-use chaka_bank::store::{NewCard, NewHolder, StoreWriter};
 use chaka_bank::store::CardStore;
+use chaka_bank::store::{NewCard, NewHolder, StoreWriter};
 use chaka_core::{
     BankCode, CardKind, CardNumber, CardStatus, Clock, IdNumber, InquiryId, ManualClock, Phone,
     YearMonth, luhn_check_digit,
@@ -17,8 +17,8 @@ use chaka_protocol::suite::Suite;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use time::macros::{date, datetime};
 use time::OffsetDateTime;
+use time::macros::{date, datetime};
 
 pub const START: OffsetDateTime = datetime!(2026-11-28 10:00 UTC);
 pub const BANK: &str = "ICBC";
@@ -53,14 +53,18 @@ pub fn people() -> (Person, Person) {
         id_number: id("310104", date!(1988 - 06 - 15), 482),
         phone: "13911112222",
         old_phone: "13633334444",
-        pans: (1..=6).map(|i| pan(&format!("62220231234567{i:03}1"))).collect(),
+        pans: (1..=6)
+            .map(|i| pan(&format!("62220231234567{i:03}1")))
+            .collect(),
     };
     let wang = Person {
         name: "王强",
         id_number: id("530102", date!(1975 - 01 - 09), 117),
         phone: "15855556666",
         old_phone: "15855556666",
-        pans: (1..=2).map(|i| pan(&format!("62220239876543{i:03}1"))).collect(),
+        pans: (1..=2)
+            .map(|i| pan(&format!("62220239876543{i:03}1")))
+            .collect(),
     };
     (li, wang)
 }
@@ -68,12 +72,24 @@ pub fn people() -> (Person, Person) {
 pub async fn write_store(path: &std::path::Path) {
     let (li, wang) = people();
     let bank = BankCode::parse(BANK).unwrap();
-    let mut w = StoreWriter::create(path, &bank, &[], START.date()).await.unwrap();
+    let mut w = StoreWriter::create(path, &bank, &[], START.date())
+        .await
+        .unwrap();
     let li_id = IdNumber::parse(li.id_number).unwrap();
     let wang_id = IdNumber::parse(wang.id_number).unwrap();
     let holders = [
-        NewHolder { holder_id: 1, id_number: &li_id, name: li.name, id_doc_expires: date!(2035 - 01 - 01) },
-        NewHolder { holder_id: 2, id_number: &wang_id, name: wang.name, id_doc_expires: date!(2026 - 11 - 01) },
+        NewHolder {
+            holder_id: 1,
+            id_number: &li_id,
+            name: li.name,
+            id_doc_expires: date!(2035 - 01 - 01),
+        },
+        NewHolder {
+            holder_id: 2,
+            id_number: &wang_id,
+            name: wang.name,
+            id_doc_expires: date!(2026 - 11 - 01),
+        },
     ];
     let li_phone = Phone::parse(li.phone).unwrap();
     let li_old = Phone::parse(li.old_phone).unwrap();
@@ -91,14 +107,70 @@ pub async fn write_store(path: &std::path::Path) {
         product: "牡丹灵通卡",
     };
     let cards = [
-        card(1, &li.pans[0], CardKind::Debit, CardStatus::Normal, Some(&li_phone), true),
-        card(1, &li.pans[1], CardKind::Credit, CardStatus::Dormant, Some(&li_phone), true),
-        card(1, &li.pans[2], CardKind::Debit, CardStatus::Normal, None, true),
-        card(1, &li.pans[3], CardKind::Debit, CardStatus::Normal, Some(&li_old), true),
-        card(1, &li.pans[4], CardKind::Credit, CardStatus::Normal, Some(&li_phone), false),
-        card(1, &li.pans[5], CardKind::Debit, CardStatus::Closed, Some(&li_phone), true),
-        card(2, &wang.pans[0], CardKind::Debit, CardStatus::Normal, Some(&wang_phone), true),
-        card(2, &wang.pans[1], CardKind::Credit, CardStatus::Frozen, Some(&wang_phone), true),
+        card(
+            1,
+            &li.pans[0],
+            CardKind::Debit,
+            CardStatus::Normal,
+            Some(&li_phone),
+            true,
+        ),
+        card(
+            1,
+            &li.pans[1],
+            CardKind::Credit,
+            CardStatus::Dormant,
+            Some(&li_phone),
+            true,
+        ),
+        card(
+            1,
+            &li.pans[2],
+            CardKind::Debit,
+            CardStatus::Normal,
+            None,
+            true,
+        ),
+        card(
+            1,
+            &li.pans[3],
+            CardKind::Debit,
+            CardStatus::Normal,
+            Some(&li_old),
+            true,
+        ),
+        card(
+            1,
+            &li.pans[4],
+            CardKind::Credit,
+            CardStatus::Normal,
+            Some(&li_phone),
+            false,
+        ),
+        card(
+            1,
+            &li.pans[5],
+            CardKind::Debit,
+            CardStatus::Closed,
+            Some(&li_phone),
+            true,
+        ),
+        card(
+            2,
+            &wang.pans[0],
+            CardKind::Debit,
+            CardStatus::Normal,
+            Some(&wang_phone),
+            true,
+        ),
+        card(
+            2,
+            &wang.pans[1],
+            CardKind::Credit,
+            CardStatus::Frozen,
+            Some(&wang_phone),
+            true,
+        ),
     ];
     w.append(&holders, &cards).await.unwrap();
     w.finish().await.unwrap();
@@ -133,7 +205,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { mode: AnswerMode::Immediate, faults: FaultConfig::default(), client_timeout: Duration::from_secs(10) }
+        Self {
+            mode: AnswerMode::Immediate,
+            faults: FaultConfig::default(),
+            client_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -158,10 +234,14 @@ impl TestBank {
             store: CardStore::open(&store_path).await.unwrap(),
             key_id: bank_key_id.clone(),
             signing_key: bank_key.clone(),
-            trusted: KeySet::new().with(KnownKey::new(hub_key_id.clone(), hub_key.public_key()).owned_by("hub")),
+            trusted: KeySet::new()
+                .with(KnownKey::new(hub_key_id.clone(), hub_key.public_key()).owned_by("hub")),
             answer_mode: options.mode,
             callback_delay: Duration::ZERO,
-            faults: FaultConfig { seed: Some(1), ..options.faults },
+            faults: FaultConfig {
+                seed: Some(1),
+                ..options.faults
+            },
             limits: Limits::default(),
             clock: Arc::new(clock.clone()),
         };
@@ -178,7 +258,11 @@ impl TestBank {
                 .await
                 .unwrap();
         });
-        let bank_keys = KeySet::new().with(ProtocolClient::bank_key(&bank, bank_key_id, bank_key.public_key()));
+        let bank_keys = KeySet::new().with(ProtocolClient::bank_key(
+            &bank,
+            bank_key_id,
+            bank_key.public_key(),
+        ));
         let client = ProtocolClient::new(
             hub_key_id.clone(),
             hub_key.clone(),
@@ -188,7 +272,10 @@ impl TestBank {
         );
         Self {
             node,
-            endpoint: BankEndpoint { bank, base_url: format!("http://{address}").parse().unwrap() },
+            endpoint: BankEndpoint {
+                bank,
+                base_url: format!("http://{address}").parse().unwrap(),
+            },
             client,
             hub_signer: Signer::new(hub_key_id, hub_key),
             clock,
@@ -207,12 +294,22 @@ impl TestBank {
     /// Sends raw bytes, signed by `signer`, to the inquiry endpoint.
     pub async fn post_raw(&self, signer: &Signer, body: Vec<u8>) -> (u16, serde_json::Value) {
         let headers = signer
-            .sign_request(&http::Method::POST, "/chaka/v1/inquiries", Some("application/json"), &body, self.clock.now())
+            .sign_request(
+                &http::Method::POST,
+                "/chaka/v1/inquiries",
+                Some("application/json"),
+                &body,
+                self.clock.now(),
+            )
             .unwrap();
         self.post_with_headers(headers, body).await
     }
 
-    pub async fn post_with_headers(&self, headers: http::HeaderMap, body: Vec<u8>) -> (u16, serde_json::Value) {
+    pub async fn post_with_headers(
+        &self,
+        headers: http::HeaderMap,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
         let resp = self
             .http
             .post(self.endpoint.base_url.join("/chaka/v1/inquiries").unwrap())
@@ -223,12 +320,18 @@ impl TestBank {
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body = resp.bytes().await.unwrap();
         if status >= 400 {
             assert_eq!(ct.as_deref(), Some("application/problem+json"), "{status}");
         }
-        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
     }
 }
 
@@ -237,7 +340,12 @@ pub fn inquiry_for(person: &Person, now: OffsetDateTime) -> (Inquiry, RecipientK
     inquiry_as(person.name, person.id_number, person.phone, now)
 }
 
-pub fn inquiry_as(name: &str, id_number: &str, phone: &str, now: OffsetDateTime) -> (Inquiry, RecipientKeyPair) {
+pub fn inquiry_as(
+    name: &str,
+    id_number: &str,
+    phone: &str,
+    now: OffsetDateTime,
+) -> (Inquiry, RecipientKeyPair) {
     let keys = RecipientKeyPair::generate();
     let inquiry = Inquiry {
         inquiry_id: InquiryId::generate(now),
