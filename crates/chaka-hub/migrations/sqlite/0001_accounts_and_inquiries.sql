@@ -1,0 +1,108 @@
+-- chaka hub schema, part 1: accounts, sessions, codes, consents, inquiries, outbox, audit.
+-- Personal fields are sealed by the vault (XChaCha20-Poly1305) and found by blind index
+-- (HMAC-SHA256); no ID number, name or phone is stored in clear. Times are RFC 3339 UTC text.
+
+CREATE TABLE accounts (
+    account_id        TEXT PRIMARY KEY,            -- UUIDv7
+    id_index          BLOB NOT NULL UNIQUE,        -- blind index of the ID number: one account per person
+    id_sealed         BLOB NOT NULL,
+    name_sealed       BLOB NOT NULL,
+    phone_index       BLOB NOT NULL UNIQUE,
+    phone_sealed      BLOB NOT NULL,
+    region            TEXT NOT NULL,               -- province prefix of the ID number (pilot gating)
+    password_hash     TEXT NOT NULL,               -- Argon2id PHC string
+    verified_at       TEXT,                        -- real-name verified (identity registry)
+    phone_changed_at  TEXT,
+    pin_verifier      TEXT,                        -- keyed Argon2id; NULL until a PIN is set
+    user_public_key   BLOB,                        -- X25519, reports are sealed to it
+    user_key_salt     BLOB,
+    user_key_wrapped  BLOB,                        -- the X25519 secret wrapped under the PIN
+    key_generation    INTEGER NOT NULL DEFAULT 0,  -- +1 on PIN reset (older reports become unreadable)
+    pin_failures      INTEGER NOT NULL DEFAULT 0,
+    pin_locked_until  TEXT,
+    lang              TEXT NOT NULL DEFAULT 'zh',
+    created_at        TEXT NOT NULL
+);
+
+CREATE TABLE sessions (
+    token_hash     BLOB PRIMARY KEY,               -- HMAC of the random token; the token is never stored
+    session_id     TEXT NOT NULL UNIQUE,           -- public id for listing and revoking
+    account_id     TEXT NOT NULL REFERENCES accounts(account_id),
+    created_at     TEXT NOT NULL,
+    last_seen_at   TEXT NOT NULL,
+    expires_at     TEXT NOT NULL,                  -- absolute expiry
+    revoked_at     TEXT,
+    user_agent     TEXT
+);
+CREATE INDEX sessions_by_account ON sessions(account_id);
+
+CREATE TABLE otps (
+    otp_id       TEXT PRIMARY KEY,
+    phone_index  BLOB NOT NULL,
+    purpose      TEXT NOT NULL,
+    code_hash    BLOB NOT NULL,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    used_at      TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX otps_by_phone ON otps(phone_index, purpose, created_at);
+
+CREATE TABLE inquiries (
+    inquiry_id        TEXT PRIMARY KEY,            -- UUIDv7
+    account_id        TEXT NOT NULL REFERENCES accounts(account_id),
+    state             TEXT NOT NULL,               -- open | final | purged
+    banks             TEXT NOT NULL,               -- JSON array of bank codes
+    subject_sealed    BLOB,                        -- vault-sealed {name,id_number,phone}; NULL once final
+    user_public_key   BLOB NOT NULL,
+    key_generation    INTEGER NOT NULL,
+    consent_version   TEXT NOT NULL,
+    consent_hash      TEXT NOT NULL,
+    consent_lang      TEXT NOT NULL,
+    created_at        TEXT NOT NULL,
+    deadline          TEXT NOT NULL,
+    finalized_at      TEXT,
+    purge_after       TEXT,
+    purged_at         TEXT
+);
+CREATE INDEX inquiries_by_account ON inquiries(account_id, created_at);
+CREATE INDEX inquiries_open ON inquiries(state, deadline);
+CREATE INDEX inquiries_purge ON inquiries(state, purge_after);
+
+CREATE TABLE idempotency_keys (
+    account_id     TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    request_hash   TEXT NOT NULL,
+    status         INTEGER NOT NULL,
+    response       BLOB NOT NULL,
+    created_at     TEXT NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+
+CREATE TABLE outbox (
+    message_id       TEXT PRIMARY KEY,
+    idempotency_key  TEXT NOT NULL UNIQUE,         -- e.g. ready:<inquiry_id>: at most one per event
+    account_id       TEXT,
+    phone_sealed     BLOB NOT NULL,
+    template         TEXT NOT NULL,
+    params           TEXT NOT NULL,                -- JSON; never holds an OTP in clear after sending
+    lang             TEXT NOT NULL,
+    state            TEXT NOT NULL,                -- pending | sent | failed
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT NOT NULL,
+    lease_owner      TEXT,
+    lease_expires_at TEXT,
+    created_at       TEXT NOT NULL,
+    sent_at          TEXT
+);
+CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+
+CREATE TABLE audit (
+    audit_id     TEXT PRIMARY KEY,
+    account_id   TEXT,
+    kind         TEXT NOT NULL,                    -- registered | inquiry_submitted | report_opened | report_purged | pin_reset | ...
+    inquiry_id   TEXT,
+    detail       TEXT NOT NULL,                    -- JSON without card data or personal fields
+    at           TEXT NOT NULL
+);
+CREATE INDEX audit_by_account ON audit(account_id, at);
