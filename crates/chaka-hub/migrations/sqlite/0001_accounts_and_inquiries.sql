@@ -85,7 +85,8 @@ CREATE TABLE outbox (
     account_id       TEXT,
     phone_sealed     BLOB NOT NULL,
     template         TEXT NOT NULL,
-    params           TEXT NOT NULL,                -- JSON; never holds an OTP in clear after sending
+    params           TEXT NOT NULL,                -- JSON of non-secret parameters (dates, counts, ids)
+    secret_sealed    BLOB,                         -- vault-sealed secret parameter (an SMS code); NULL once sent
     lang             TEXT NOT NULL,
     state            TEXT NOT NULL,                -- pending | sent | failed
     attempts         INTEGER NOT NULL DEFAULT 0,

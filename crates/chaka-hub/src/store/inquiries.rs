@@ -1,0 +1,251 @@
+//! Inquiries as stored, the submission transaction (idempotency key, the one-in-flight and
+//! cooldown rules, the inquiry, its ledger legs, the "lookup requested" SMS and the audit
+//! record, all or nothing), the outbox of SMS messages, and the audit trail.
+
+use super::StoreError;
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+/// An inquiry to create.
+#[derive(Clone)]
+pub struct NewInquiry {
+    /// UUIDv7.
+    pub inquiry_id: String,
+    /// Owner.
+    pub account_id: String,
+    /// The banks asked, by code.
+    pub banks: Vec<String>,
+    /// Vault-sealed subject (name, ID number, phone) for the fan-out.
+    pub subject_sealed: Vec<u8>,
+    /// The key the banks seal to.
+    pub user_public_key: Vec<u8>,
+    /// Its generation.
+    pub key_generation: i64,
+    /// Agreement version.
+    pub consent_version: String,
+    /// SHA-256 of the agreement text shown.
+    pub consent_hash: String,
+    /// Language of the agreement shown.
+    pub consent_lang: String,
+    /// Submission time.
+    pub created_at: OffsetDateTime,
+    /// When unanswered legs become final.
+    pub deadline: OffsetDateTime,
+}
+
+/// The rules the submission transaction enforces, and the idempotency record.
+#[derive(Clone)]
+pub struct SubmitGuard {
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: String,
+    /// SHA-256 of the request body.
+    pub request_hash: String,
+    /// The response to store for replays (status, body).
+    pub response: (u16, Vec<u8>),
+    /// Minimum time between the last report's generation and a new inquiry.
+    pub cooldown: Duration,
+    /// The "lookup requested" SMS to enqueue with the inquiry.
+    pub notice: NewSms,
+}
+
+/// What the submission transaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// Created.
+    Created,
+    /// The same key and body were submitted before: the stored response.
+    Replayed {
+        /// Status.
+        status: u16,
+        /// Body.
+        body: Vec<u8>,
+    },
+    /// The same key with another body.
+    KeyReused,
+    /// Another inquiry of the account is still open.
+    InFlight {
+        /// Its id.
+        inquiry_id: String,
+    },
+    /// The last report was generated less than the cooldown ago.
+    CoolingDown {
+        /// When a new inquiry is allowed.
+        until: OffsetDateTime,
+    },
+}
+
+/// An inquiry as stored (without its subject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InquiryRecord {
+    /// UUIDv7.
+    pub inquiry_id: String,
+    /// Owner.
+    pub account_id: String,
+    /// `open`, `final` or `purged`.
+    pub state: String,
+    /// The banks asked.
+    pub banks: Vec<String>,
+    /// The key the banks sealed to.
+    pub user_public_key: Vec<u8>,
+    /// Its generation.
+    pub key_generation: i64,
+    /// Agreement version.
+    pub consent_version: String,
+    /// Submission time.
+    pub created_at: OffsetDateTime,
+    /// Deadline of the legs.
+    pub deadline: OffsetDateTime,
+    /// When the report became final.
+    pub finalized_at: Option<OffsetDateTime>,
+    /// When it will be (or was due to be) purged.
+    pub purge_after: Option<OffsetDateTime>,
+    /// When it was purged.
+    pub purged_at: Option<OffsetDateTime>,
+}
+
+/// One bank's part of an inquiry, as the user may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegView {
+    /// Bank code.
+    pub bank: String,
+    /// `pending`, `sending`, `awaiting_callback`, `answered` or `no_answer`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next attempt, while open.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// When the bank answered.
+    pub answered_at: Option<OffsetDateTime>,
+}
+
+/// A bank's stored answer: the outcome and the sealed list, never plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    /// Bank code.
+    pub bank: String,
+    /// The protocol `Outcome` as JSON.
+    pub outcome: String,
+    /// The `SealedCardList` as JSON bytes, for `matched`.
+    pub sealed: Option<Vec<u8>>,
+    /// The bank's `answered_at`.
+    pub answered_at: OffsetDateTime,
+}
+
+/// Inquiries.
+#[async_trait]
+pub trait InquiryStore: Send + Sync {
+    /// The submission transaction.
+    async fn submit(
+        &self,
+        inquiry: &NewInquiry,
+        guard: &SubmitGuard,
+    ) -> Result<Submitted, StoreError>;
+    /// The account's inquiries, newest first.
+    async fn inquiries(&self, account_id: &str) -> Result<Vec<InquiryRecord>, StoreError>;
+    /// One inquiry of the account (another account's is `None`).
+    async fn inquiry(
+        &self,
+        account_id: &str,
+        inquiry_id: &str,
+    ) -> Result<Option<InquiryRecord>, StoreError>;
+    /// The legs of an inquiry.
+    async fn legs(&self, inquiry_id: &str) -> Result<Vec<LegView>, StoreError>;
+    /// The stored answers of an inquiry.
+    async fn answers(&self, inquiry_id: &str) -> Result<Vec<StoredAnswer>, StoreError>;
+    /// Purges every final report whose `purge_after` has passed: answers deleted, state
+    /// `purged`, an audit record each. Returns the purged inquiry ids.
+    async fn purge_due(&self, now: OffsetDateTime) -> Result<Vec<String>, StoreError>;
+}
+
+/// An SMS to send through the outbox.
+#[derive(Clone)]
+pub struct NewSms {
+    /// At most one message per key, ever.
+    pub idempotency_key: String,
+    /// The account, if any.
+    pub account_id: Option<String>,
+    /// The vault-sealed phone.
+    pub phone_sealed: Vec<u8>,
+    /// Template name.
+    pub template: String,
+    /// Non-secret parameters (JSON).
+    pub params: serde_json::Value,
+    /// A vault-sealed secret parameter (an SMS code).
+    pub secret_sealed: Option<Vec<u8>>,
+    /// `zh` or `en`.
+    pub lang: String,
+}
+
+/// A message claimed for sending.
+#[derive(Clone)]
+pub struct OutboxMessage {
+    /// Id.
+    pub message_id: String,
+    /// Idempotency key (also sent to the gateway).
+    pub idempotency_key: String,
+    /// Sealed phone.
+    pub phone_sealed: Vec<u8>,
+    /// Template.
+    pub template: String,
+    /// Parameters.
+    pub params: serde_json::Value,
+    /// Sealed secret parameter.
+    pub secret_sealed: Option<Vec<u8>>,
+    /// Language.
+    pub lang: String,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+/// The SMS outbox.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Enqueues a message; a repeated idempotency key is ignored. `true` when new.
+    async fn enqueue(&self, sms: &NewSms, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Claims due messages with a lease.
+    async fn claim_sms(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Marks a message sent and forgets its secret parameter.
+    async fn sms_sent(&self, message_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Schedules another attempt, or gives up (`next = None`) and forgets the secret.
+    async fn sms_retry(
+        &self,
+        message_id: &str,
+        next: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError>;
+    /// Messages of an idempotency-key prefix (for tests and the console), oldest first.
+    async fn sms_by_key_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// An audit record: who did what, when; never card data or personal fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// The account.
+    pub account_id: Option<String>,
+    /// What happened (`registered`, `inquiry_submitted`, `report_opened`, …).
+    pub kind: String,
+    /// The inquiry concerned.
+    pub inquiry_id: Option<String>,
+    /// Details (bank codes, consent version, counts).
+    pub detail: serde_json::Value,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// The audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Records an event.
+    async fn audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The account's events, newest first.
+    async fn audit_events(
+        &self,
+        account_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}

@@ -1,0 +1,434 @@
+//! SQLite implementation of [`AccountStore`] and [`CodeStore`].
+
+use super::SqliteStore;
+use crate::store::accounts::{
+    Account, AccountStore, CodeCheck, CodeStore, NewAccount, PinFailure, PinRecord, SessionRecord,
+};
+use crate::store::{StoreError, fmt_time, parse_time};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use time::{Duration, OffsetDateTime};
+
+fn index(row: &SqliteRow, column: &str) -> Result<[u8; 32], StoreError> {
+    let bytes: Vec<u8> = row.try_get(column)?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("blind index"))
+}
+
+fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    let value: Option<String> = row.try_get(column)?;
+    value.as_deref().map(parse_time).transpose()
+}
+
+fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    let value: String = row.try_get(column)?;
+    parse_time(&value)
+}
+
+fn account_from(row: &SqliteRow) -> Result<Account, StoreError> {
+    let verifier: Option<String> = row.try_get("pin_verifier")?;
+    let key_generation: i64 = row.try_get("key_generation")?;
+    let pin = match verifier {
+        Some(verifier) => Some(PinRecord {
+            verifier,
+            public_key: row
+                .try_get::<Option<Vec<u8>>, _>("user_public_key")?
+                .ok_or(StoreError::Corrupt("user key"))?,
+            salt: row
+                .try_get::<Option<Vec<u8>>, _>("user_key_salt")?
+                .ok_or(StoreError::Corrupt("user key"))?,
+            wrapped: row
+                .try_get::<Option<Vec<u8>>, _>("user_key_wrapped")?
+                .ok_or(StoreError::Corrupt("user key"))?,
+            key_generation,
+        }),
+        None => None,
+    };
+    Ok(Account {
+        account_id: row.try_get("account_id")?,
+        id_sealed: row.try_get("id_sealed")?,
+        name_sealed: row.try_get("name_sealed")?,
+        phone_index: index(row, "phone_index")?,
+        phone_sealed: row.try_get("phone_sealed")?,
+        region: row.try_get("region")?,
+        password_hash: row.try_get("password_hash")?,
+        verified_at: opt_time(row, "verified_at")?,
+        phone_changed_at: opt_time(row, "phone_changed_at")?,
+        pin,
+        key_generation,
+        pin_failures: row.try_get("pin_failures")?,
+        pin_locked_until: opt_time(row, "pin_locked_until")?,
+        lang: row.try_get("lang")?,
+        created_at: time_of(row, "created_at")?,
+    })
+}
+
+fn session_from(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        session_id: row.try_get("session_id")?,
+        account_id: row.try_get("account_id")?,
+        created_at: time_of(row, "created_at")?,
+        last_seen_at: time_of(row, "last_seen_at")?,
+        expires_at: time_of(row, "expires_at")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
+
+/// Maps a UNIQUE violation on `column` to `Conflict(name)`.
+fn unique(e: sqlx::Error, column: &str, name: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() && db.message().contains(column) => {
+            StoreError::Conflict(name)
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn insert_account(&self, a: &NewAccount) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO accounts (account_id, id_index, id_sealed, name_sealed, phone_index, phone_sealed, \
+             region, password_hash, verified_at, lang, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(&a.account_id)
+        .bind(a.id_index.as_slice())
+        .bind(&a.id_sealed)
+        .bind(&a.name_sealed)
+        .bind(a.phone_index.as_slice())
+        .bind(&a.phone_sealed)
+        .bind(&a.region)
+        .bind(&a.password_hash)
+        .bind(fmt_time(a.verified_at))
+        .bind(&a.lang)
+        .bind(fmt_time(a.created_at))
+        .execute(self.pool())
+        .await
+        .map_err(|e| match unique(e, "id_index", "id_number") {
+            StoreError::Database(e) => unique(e, "phone_index", "phone"),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        sqlx::query("SELECT * FROM accounts WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(account_from)
+            .transpose()
+    }
+
+    async fn account_by_phone(
+        &self,
+        phone_index: &[u8; 32],
+    ) -> Result<Option<Account>, StoreError> {
+        sqlx::query("SELECT * FROM accounts WHERE phone_index = ?")
+            .bind(phone_index.as_slice())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(account_from)
+            .transpose()
+    }
+
+    async fn id_number_taken(&self, id_index: &[u8; 32]) -> Result<bool, StoreError> {
+        let found = sqlx::query("SELECT 1 FROM accounts WHERE id_index = ?")
+            .bind(id_index.as_slice())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn set_password(
+        &self,
+        account_id: &str,
+        hash: &str,
+        keep: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE accounts SET password_hash = ? WHERE account_id = ?")
+            .bind(hash)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        revoke_others(&mut tx, account_id, keep, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_pin(&self, account_id: &str, pin: &PinRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE accounts SET pin_verifier = ?, user_public_key = ?, user_key_salt = ?, user_key_wrapped = ?, \
+             key_generation = ?, pin_failures = 0, pin_locked_until = NULL WHERE account_id = ?",
+        )
+        .bind(&pin.verifier)
+        .bind(&pin.public_key)
+        .bind(&pin.salt)
+        .bind(&pin.wrapped)
+        .bind(pin.key_generation)
+        .bind(account_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn record_pin_failure(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        max: i64,
+        lock: Duration,
+    ) -> Result<PinFailure, StoreError> {
+        // One statement: concurrent wrong PINs cannot both see the same count.
+        let row = sqlx::query(
+            "UPDATE accounts SET \
+               pin_locked_until = CASE WHEN pin_failures + 1 >= ?1 THEN ?2 ELSE pin_locked_until END, \
+               pin_failures = CASE WHEN pin_failures + 1 >= ?1 THEN 0 ELSE pin_failures + 1 END \
+             WHERE account_id = ?3 RETURNING pin_failures, pin_locked_until",
+        )
+        .bind(max)
+        .bind(fmt_time(now + lock))
+        .bind(account_id)
+        .fetch_one(self.pool())
+        .await?;
+        let failures: i64 = row.try_get("pin_failures")?;
+        let locked_until =
+            opt_time(&row, "pin_locked_until")?.filter(|until| *until > now && failures == 0);
+        Ok(PinFailure {
+            failures: if locked_until.is_some() {
+                max
+            } else {
+                failures
+            },
+            locked_until,
+        })
+    }
+
+    async fn clear_pin_failures(&self, account_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET pin_failures = 0 WHERE account_id = ?")
+            .bind(account_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn change_phone(
+        &self,
+        account_id: &str,
+        phone_index: &[u8; 32],
+        phone_sealed: &[u8],
+        keep: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE accounts SET phone_index = ?, phone_sealed = ?, phone_changed_at = ? WHERE account_id = ?")
+            .bind(phone_index.as_slice())
+            .bind(phone_sealed)
+            .bind(fmt_time(now))
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique(e, "phone_index", "phone"))?;
+        revoke_others(&mut tx, account_id, keep, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_session(
+        &self,
+        token_hash: &[u8; 32],
+        s: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, session_id, account_id, created_at, last_seen_at, expires_at, user_agent) \
+             VALUES (?,?,?,?,?,?,?)",
+        )
+        .bind(token_hash.as_slice())
+        .bind(&s.session_id)
+        .bind(&s.account_id)
+        .bind(fmt_time(s.created_at))
+        .bind(fmt_time(s.last_seen_at))
+        .bind(fmt_time(s.expires_at))
+        .bind(&s.user_agent)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+        idle: Duration,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE sessions SET last_seen_at = ?1 \
+             WHERE token_hash = ?2 AND revoked_at IS NULL AND expires_at > ?1 AND last_seen_at > ?3 \
+             RETURNING session_id, account_id, created_at, last_seen_at, expires_at, user_agent",
+        )
+        .bind(fmt_time(now))
+        .bind(token_hash.as_slice())
+        .bind(fmt_time(now - idle))
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(session_from).transpose()
+    }
+
+    async fn sessions(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        idle: Duration,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        sqlx::query(
+            "SELECT session_id, account_id, created_at, last_seen_at, expires_at, user_agent FROM sessions \
+             WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_seen_at > ? ORDER BY created_at",
+        )
+        .bind(account_id)
+        .bind(fmt_time(now))
+        .bind(fmt_time(now - idle))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(session_from)
+        .collect()
+    }
+
+    async fn revoke_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND session_id = ? AND revoked_at IS NULL",
+        )
+        .bind(fmt_time(now))
+        .bind(account_id)
+        .bind(session_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn revoke_others(
+    tx: &mut sqlx::SqliteConnection,
+    account_id: &str,
+    keep: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL AND session_id IS NOT ?",
+    )
+    .bind(fmt_time(now))
+    .bind(account_id)
+    .bind(keep)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn insert_code(
+        &self,
+        phone_index: &[u8; 32],
+        purpose: &str,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE otps SET used_at = ? WHERE phone_index = ? AND purpose = ? AND used_at IS NULL",
+        )
+        .bind(fmt_time(now))
+        .bind(phone_index.as_slice())
+        .bind(purpose)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO otps (otp_id, phone_index, purpose, code_hash, created_at, expires_at) VALUES (?,?,?,?,?,?)",
+        )
+        .bind(chaka_core::InquiryId::generate(now).to_string())
+        .bind(phone_index.as_slice())
+        .bind(purpose)
+        .bind(code_hash.as_slice())
+        .bind(fmt_time(now))
+        .bind(fmt_time(now + ttl))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn codes_sent_since(
+        &self,
+        phone_index: &[u8; 32],
+        since: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM otps WHERE phone_index = ? AND created_at >= ?")
+                .bind(phone_index.as_slice())
+                .bind(fmt_time(since))
+                .fetch_one(self.pool())
+                .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn check_code(
+        &self,
+        phone_index: &[u8; 32],
+        purpose: &str,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+        max_attempts: i64,
+    ) -> Result<CodeCheck, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "SELECT otp_id, code_hash, attempts FROM otps WHERE phone_index = ? AND purpose = ? AND used_at IS NULL \
+             AND expires_at > ? AND attempts < ? ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(phone_index.as_slice())
+        .bind(purpose)
+        .bind(fmt_time(now))
+        .bind(max_attempts)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(CodeCheck::NoCode);
+        };
+        let otp_id: String = row.try_get("otp_id")?;
+        let stored: Vec<u8> = row.try_get("code_hash")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let result = if constant_time_eq(&stored, code_hash) {
+            sqlx::query("UPDATE otps SET used_at = ? WHERE otp_id = ?")
+                .bind(fmt_time(now))
+                .bind(&otp_id)
+                .execute(&mut *tx)
+                .await?;
+            CodeCheck::Accepted
+        } else {
+            sqlx::query("UPDATE otps SET attempts = attempts + 1 WHERE otp_id = ?")
+                .bind(&otp_id)
+                .execute(&mut *tx)
+                .await?;
+            CodeCheck::Wrong {
+                attempts_left: (max_attempts - attempts - 1).max(0),
+            }
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+}
