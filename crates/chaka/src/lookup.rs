@@ -299,10 +299,8 @@ async fn receive(
             let matches = waiters
                 .get(&answer.inquiry_id)
                 .is_some_and(|(bank, _)| *bank == batch.bank);
-            if matches {
-                if let Some((_, tx)) = waiters.remove(&answer.inquiry_id) {
-                    let _ = tx.send(answer.clone());
-                }
+            if matches && let Some((_, tx)) = waiters.remove(&answer.inquiry_id) {
+                let _ = tx.send(answer.clone());
             }
         }
     }

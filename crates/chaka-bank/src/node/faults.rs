@@ -238,11 +238,9 @@ mod tests {
     use super::*;
 
     fn injector(config: FaultConfig) -> FaultInjector {
-        FaultInjector::new(FaultConfig {
-            seed: Some(7),
-            ..config
-        })
-        .unwrap()
+        let mut config = config;
+        config.seed = Some(7);
+        FaultInjector::new(config).unwrap()
     }
 
     #[test]

@@ -219,7 +219,7 @@ async fn an_inquiry_id_reused_for_another_subject_is_refused() {
         .unwrap()
     {
         Delivery::Refused { status: 409, code } => {
-            assert_eq!(code.as_deref(), Some("inquiry_id_reused"))
+            assert_eq!(code.as_deref(), Some("inquiry_id_reused"));
         }
         other => panic!("{other:?}"),
     }

@@ -222,12 +222,8 @@ async fn drive(
             subjects.clone(),
             clock.clone(),
         );
-        let (answered, failed, stop, user_key) = (
-            answered.clone(),
-            failed.clone(),
-            stop.clone(),
-            user_key.clone(),
-        );
+        let (answered, failed, stop, user_key) =
+            (answered.clone(), failed.clone(), stop.clone(), user_key);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut next = worker * 7919;
@@ -241,7 +237,7 @@ async fn drive(
                             bank: endpoint.bank.clone(),
                             suite: Suite::HpkeX25519Sha256ChaCha20Poly1305,
                             subject: subjects.0[next].clone(),
-                            recipient_key: user_key.clone(),
+                            recipient_key: user_key,
                             deadline: now + time::Duration::hours(24),
                             callback_url: None,
                         }
@@ -306,15 +302,15 @@ async fn bare_http(concurrency: usize, duration: Duration) -> anyhow::Result<f64
         let (http, url, done, stop) = (http.clone(), url.clone(), done.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(r) = http
+                let sent = http
                     .post(&url)
                     .body("{\"protocol\":\"chaka/1\"}")
                     .send()
-                    .await
+                    .await;
+                if let Ok(r) = sent
+                    && r.bytes().await.is_ok()
                 {
-                    if r.bytes().await.is_ok() {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }));
