@@ -99,47 +99,110 @@ impl Answerer {
 
     /// The answer to `inquiry`, computed once per inquiry id.
     pub async fn answer(&self, inquiry: &Inquiry) -> Result<Answer, AnswerError> {
-        let digest = inquiry_digest(inquiry)?;
-        let gate = {
+        let mut answers = self.answer_batch(std::slice::from_ref(inquiry)).await?;
+        answers.pop().ok_or(AnswerError::Corrupt)
+    }
+
+    /// The answers to a batch (distinct inquiry ids), in order: stored answers are read in one
+    /// query, new ones computed (lookups run concurrently) and stored in one durable commit.
+    pub async fn answer_batch(&self, inquiries: &[Inquiry]) -> Result<Vec<Answer>, AnswerError> {
+        // Single flight per inquiry id, gates taken in id order so batches cannot deadlock.
+        let mut ids: Vec<InquiryId> = inquiries.iter().map(|i| i.inquiry_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let gates: Vec<_> = {
             let mut map = self
                 .in_flight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            map.entry(inquiry.inquiry_id).or_default().clone()
+            ids.iter()
+                .map(|id| map.entry(*id).or_default().clone())
+                .collect()
         };
-        let result = {
-            let _held = gate.lock().await;
-            self.answer_once(inquiry, &digest).await
-        };
+        let mut held = Vec::with_capacity(gates.len());
+        for gate in &gates {
+            held.push(gate.lock().await);
+        }
+        let result = self.answer_locked(inquiries).await;
+        drop(held);
         {
             let mut map = self
                 .in_flight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if Arc::strong_count(&gate) <= 2 {
-                map.remove(&inquiry.inquiry_id);
+            for (id, gate) in ids.iter().zip(&gates) {
+                if Arc::strong_count(gate) <= 2 {
+                    map.remove(id);
+                }
             }
         }
         result
     }
 
-    async fn answer_once(&self, inquiry: &Inquiry, digest: &str) -> Result<Answer, AnswerError> {
-        if let Some(stored) = self.store.stored_answer(&inquiry.inquiry_id).await? {
-            let stored = StoredAnswer::decode(&stored)?;
-            if stored.inquiry_sha256 == digest {
-                return Ok(stored.answer);
+    async fn answer_locked(&self, inquiries: &[Inquiry]) -> Result<Vec<Answer>, AnswerError> {
+        let digests = inquiries
+            .iter()
+            .map(inquiry_digest)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<InquiryId> = inquiries.iter().map(|i| i.inquiry_id).collect();
+        let stored = self.store.stored_answers(&ids).await?;
+        let mut out: Vec<Option<Answer>> = vec![None; inquiries.len()];
+        let mut fresh = Vec::new();
+        for (i, inquiry) in inquiries.iter().enumerate() {
+            if let Some(bytes) = stored.get(&inquiry.inquiry_id) {
+                let stored = StoredAnswer::decode(bytes)?;
+                if stored.inquiry_sha256 != digests[i] {
+                    tracing::warn!(inquiry = %inquiry.inquiry_id, "inquiry id reused with a different content");
+                    return Err(AnswerError::Conflict(inquiry.inquiry_id));
+                }
+                out[i] = Some(stored.answer);
+            } else {
+                fresh.push(i);
             }
-            tracing::warn!(inquiry = %inquiry.inquiry_id, "inquiry id reused with a different content");
-            return Err(AnswerError::Conflict(inquiry.inquiry_id));
         }
         let now = self.clock.now();
-        let answer = if inquiry.bank != self.bank {
-            self.refusal(inquiry, RefusalReason::WrongBank)
-        } else if inquiry.deadline < now {
-            self.refusal(inquiry, RefusalReason::DeadlinePassed)
-        } else {
-            let holder = self.store.find_holder(&inquiry.subject.id_number).await?;
-            self.lookups.fetch_add(1, Ordering::Relaxed);
+        let computed = futures_util::future::try_join_all(
+            fresh.iter().map(|&i| self.compute(&inquiries[i], now)),
+        )
+        .await?;
+        let records = fresh
+            .iter()
+            .zip(computed)
+            .map(|(&i, answer)| {
+                let record = StoredAnswer {
+                    inquiry_sha256: digests[i].clone(),
+                    answer,
+                }
+                .encode(&self.bank)?;
+                Ok((inquiries[i].inquiry_id, record))
+            })
+            .collect::<Result<Vec<_>, AnswerError>>()?;
+        let kept = self.store.store_answers(&records, now).await?;
+        for &i in &fresh {
+            let bytes = kept
+                .get(&inquiries[i].inquiry_id)
+                .ok_or(AnswerError::Corrupt)?;
+            out[i] = Some(StoredAnswer::decode(bytes)?.answer);
+        }
+        out.into_iter()
+            .map(|a| a.ok_or(AnswerError::Corrupt))
+            .collect()
+    }
+
+    async fn compute(
+        &self,
+        inquiry: &Inquiry,
+        now: time::OffsetDateTime,
+    ) -> Result<Answer, AnswerError> {
+        if inquiry.bank != self.bank {
+            return Ok(self.refusal(inquiry, RefusalReason::WrongBank));
+        }
+        if inquiry.deadline < now {
+            return Ok(self.refusal(inquiry, RefusalReason::DeadlinePassed));
+        }
+        let holder = self.store.find_holder(&inquiry.subject.id_number).await?;
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(
             match evaluate(
                 holder.as_ref(),
                 &inquiry.subject.name,
@@ -159,19 +222,8 @@ impl Answerer {
                         Err(_) => self.refusal(inquiry, RefusalReason::InvalidRecipientKey),
                     }
                 }
-            }
-        };
-        let record = StoredAnswer {
-            inquiry_sha256: digest.to_owned(),
-            answer,
-        }
-        .encode(&self.bank)?;
-        let kept = self
-            .store
-            .store_answer(&inquiry.inquiry_id, &record, now)
-            .await?;
-        let kept = StoredAnswer::decode(&kept)?;
-        Ok(kept.answer)
+            },
+        )
     }
 
     fn refusal(&self, inquiry: &Inquiry, reason: RefusalReason) -> Answer {

@@ -75,18 +75,20 @@ impl CallbackSender {
                 return;
             }
             let mut by_url: BTreeMap<String, (OffsetDateTime, Vec<Answer>)> = BTreeMap::new();
-            for inquiry in &batch.inquiries {
-                match inner.answerer.answer(inquiry).await {
-                    Ok(answer) => {
-                        if let Some(url) = &inquiry.callback_url {
-                            let entry = by_url
-                                .entry(url.to_string())
-                                .or_insert((inquiry.deadline, Vec::new()));
-                            entry.0 = entry.0.max(inquiry.deadline);
-                            entry.1.push(answer);
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "could not answer for a callback"),
+            let answers = match inner.answerer.answer_batch(&batch.inquiries).await {
+                Ok(answers) => answers,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not answer for a callback");
+                    return;
+                }
+            };
+            for (inquiry, answer) in batch.inquiries.iter().zip(answers) {
+                if let Some(url) = &inquiry.callback_url {
+                    let entry = by_url
+                        .entry(url.to_string())
+                        .or_insert((inquiry.deadline, Vec::new()));
+                    entry.0 = entry.0.max(inquiry.deadline);
+                    entry.1.push(answer);
                 }
             }
             for (url, (deadline, answers)) in by_url {

@@ -353,20 +353,17 @@ async fn inquiries(
             state.json(StatusCode::ACCEPTED, &accepted, false)
         }
         AnswerMode::Immediate => {
-            let mut answers = Vec::with_capacity(batch.inquiries.len());
-            for inquiry in &batch.inquiries {
-                match state.answerer.answer(inquiry).await {
-                    Ok(answer) => answers.push(answer),
-                    Err(AnswerError::Conflict(id)) => {
-                        return state.problem(
-                            StatusCode::CONFLICT,
-                            "inquiry_id_reused",
-                            &format!("inquiry {id} was already answered for a different inquiry"),
-                        );
-                    }
-                    Err(e) => return state.internal(&e),
+            let answers = match state.answerer.answer_batch(&batch.inquiries).await {
+                Ok(answers) => answers,
+                Err(AnswerError::Conflict(id)) => {
+                    return state.problem(
+                        StatusCode::CONFLICT,
+                        "inquiry_id_reused",
+                        &format!("inquiry {id} was already answered for a different inquiry"),
+                    );
                 }
-            }
+                Err(e) => return state.internal(&e),
+            };
             state
                 .answers
                 .fetch_add(answers.len() as u64, Ordering::Relaxed);

@@ -13,10 +13,12 @@ pub use writer::{NewCard, NewHolder, StoreWriter, WrittenStore};
 use chaka_core::{
     BankCode, CardKind, CardNumber, CardStatus, IdNumber, InquiryId, Phone, YearMonth,
 };
-use sqlx::Row;
+use sqlx::sqlite::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::{Date, OffsetDateTime};
@@ -220,12 +222,19 @@ impl CardStore {
         &self,
         inquiry_id: &InquiryId,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT body FROM answers WHERE inquiry_id = ?")
-                .bind(inquiry_id.to_string())
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(self
+            .stored_answers(std::slice::from_ref(inquiry_id))
+            .await?
+            .remove(inquiry_id))
+    }
+
+    /// The answer bodies already stored for these inquiries (one query).
+    pub async fn stored_answers(
+        &self,
+        inquiry_ids: &[InquiryId],
+    ) -> Result<HashMap<InquiryId, Vec<u8>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_answers(&mut conn, inquiry_ids).await
     }
 
     /// Stores the answer for an inquiry unless one is already there, and returns the stored one:
@@ -236,23 +245,39 @@ impl CardStore {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Vec<u8>, StoreError> {
-        let id = inquiry_id.to_string();
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query(
-            "INSERT INTO answers (inquiry_id, body, created_at) VALUES (?, ?, ?) \
-             ON CONFLICT (inquiry_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(body)
-        .bind(fmt_timestamp(now))
-        .execute(&mut *conn)
-        .await?;
-        Ok(
-            sqlx::query_scalar("SELECT body FROM answers WHERE inquiry_id = ?")
-                .bind(&id)
-                .fetch_one(&mut *conn)
-                .await?,
-        )
+        self.store_answers(&[(*inquiry_id, body.to_vec())], now)
+            .await?
+            .remove(inquiry_id)
+            .ok_or(StoreError::Corrupt("answers.body"))
+    }
+
+    /// [`CardStore::store_answer`] for many inquiries in one transaction (one durable commit
+    /// per batch): returns the stored body of each, first writer wins.
+    pub async fn store_answers(
+        &self,
+        answers: &[(InquiryId, Vec<u8>)],
+        now: OffsetDateTime,
+    ) -> Result<HashMap<InquiryId, Vec<u8>>, StoreError> {
+        if answers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let created = fmt_timestamp(now);
+        for chunk in answers.chunks(256) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO answers (inquiry_id, body, created_at) ");
+            q.push_values(chunk, |mut b, (id, body)| {
+                b.push_bind(id.to_string())
+                    .push_bind(body.as_slice())
+                    .push_bind(created.clone());
+            });
+            q.push(" ON CONFLICT (inquiry_id) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        let ids: Vec<InquiryId> = answers.iter().map(|(id, _)| *id).collect();
+        let stored = read_answers(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Closes the pool (waits for connections to be returned).
@@ -301,6 +326,29 @@ pub(crate) fn parse_date(s: &str) -> Option<Date> {
 fn fmt_timestamp(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+async fn read_answers(
+    conn: &mut sqlx::SqliteConnection,
+    inquiry_ids: &[InquiryId],
+) -> Result<HashMap<InquiryId, Vec<u8>>, StoreError> {
+    let mut out = HashMap::with_capacity(inquiry_ids.len());
+    for chunk in inquiry_ids.chunks(256) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT inquiry_id, body FROM answers WHERE inquiry_id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(id.to_string());
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let id: String = row.try_get(0)?;
+            let id =
+                InquiryId::parse(&id).map_err(|_| StoreError::Corrupt("answers.inquiry_id"))?;
+            out.insert(id, row.try_get(1)?);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
