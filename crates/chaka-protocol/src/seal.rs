@@ -66,6 +66,25 @@ fn b64<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&URL_SAFE_NO_PAD.encode(bytes))
 }
 
+impl SealedCardList {
+    /// Parses a sealed list as serialised in an answer (`{"suite","enc","ciphertext"}`), e.g. as
+    /// a hub stored it; at most `limits.max_ciphertext_bytes` of ciphertext.
+    pub fn from_json(
+        bytes: &[u8],
+        limits: &crate::limits::Limits,
+    ) -> Result<Self, crate::message::ProtocolError> {
+        let sealed = crate::message::raw::parse::<crate::message::raw::RawSealed>(
+            bytes,
+            limits.max_ciphertext_bytes * 2,
+        )?
+        .into_sealed(0)?;
+        if sealed.ciphertext.len() > limits.max_ciphertext_bytes {
+            return Err(crate::message::ProtocolError::InvalidSealed { index: 0 });
+        }
+        Ok(sealed)
+    }
+}
+
 impl fmt::Debug for SealedCardList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedCardList")

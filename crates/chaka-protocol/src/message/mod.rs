@@ -10,7 +10,7 @@
 
 mod card_list;
 mod error;
-mod raw;
+pub(crate) mod raw;
 
 pub use card_list::{Card, CardList, OpenCardListError, Unlisted, UnlistedReason};
 pub use error::{CardProblem, NameProblem, ProtocolError};
@@ -160,6 +160,14 @@ impl Answer {
             sealed,
             answered_at,
         }
+    }
+}
+
+impl Outcome {
+    /// Parses an outcome as serialised in an answer (`{"type":"refused","reason":…}`), e.g. as
+    /// a hub stored it.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        raw::parse::<raw::RawOutcome>(bytes, 1024)?.into_outcome(0)
     }
 }
 

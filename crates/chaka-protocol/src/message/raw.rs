@@ -79,7 +79,7 @@ struct RawAnswer {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOutcome {
+pub(crate) struct RawOutcome {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -88,7 +88,7 @@ struct RawOutcome {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSealed {
+pub(crate) struct RawSealed {
     suite: String,
     enc: String,
     ciphertext: String,
@@ -259,17 +259,23 @@ impl RawAnswerBatch {
     }
 }
 
-impl RawAnswer {
-    fn into_answer(self, index: usize) -> Result<Answer, ProtocolError> {
+impl RawOutcome {
+    pub(crate) fn into_outcome(self, index: usize) -> Result<Outcome, ProtocolError> {
         let invalid_outcome = ProtocolError::InvalidOutcome { index };
-        let outcome = match (self.outcome.kind.as_str(), self.outcome.reason.as_deref()) {
+        Ok(match (self.kind.as_str(), self.reason.as_deref()) {
             ("matched", None) => Outcome::Matched,
             ("no_match", None) => Outcome::NoMatch,
             ("refused", Some(reason)) => Outcome::Refused {
                 reason: RefusalReason::parse(reason).ok_or(invalid_outcome)?,
             },
             _ => return Err(invalid_outcome),
-        };
+        })
+    }
+}
+
+impl RawAnswer {
+    fn into_answer(self, index: usize) -> Result<Answer, ProtocolError> {
+        let outcome = self.outcome.into_outcome(index)?;
         let sealed = match self.sealed {
             None => None,
             Some(raw) => Some(raw.into_sealed(index)?),
@@ -285,7 +291,7 @@ impl RawAnswer {
 }
 
 impl RawSealed {
-    fn into_sealed(self, index: usize) -> Result<SealedCardList, ProtocolError> {
+    pub(crate) fn into_sealed(self, index: usize) -> Result<SealedCardList, ProtocolError> {
         let suite = suite(&self.suite, index)?;
         let invalid = || ProtocolError::InvalidSealed { index };
         let enc = URL_SAFE_NO_PAD.decode(&self.enc).map_err(|_| invalid())?;
