@@ -300,6 +300,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail returns its own error type
     fn defaults_are_valid_and_environment_overrides_files() {
         let config = HubConfig::default();
         config.validate().unwrap();

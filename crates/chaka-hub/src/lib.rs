@@ -3,6 +3,22 @@
 //! cannot read them, the "ready" SMS, deletion after 7 days, and the JSON API. See
 //! `docs/dev/hub-design.md` for the module map.
 
+pub mod account;
+pub mod agreement;
+pub mod banks;
 pub mod config;
+pub mod connector;
 pub mod error;
+pub mod fanout;
+pub mod hub;
+pub mod identity;
+pub mod inquiry;
+pub mod notify;
+pub mod otp;
+pub mod pin;
+pub mod pin_policy;
+pub mod report;
+pub mod seed;
+pub mod sms;
 pub mod store;
+pub mod vault;

@@ -134,6 +134,12 @@ pub struct StoredAnswer {
 /// Inquiries.
 #[async_trait]
 pub trait InquiryStore: Send + Sync {
+    /// The stored response of an idempotency key: (request hash, status, body).
+    async fn replay(
+        &self,
+        account_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, u16, Vec<u8>)>, StoreError>;
     /// The submission transaction.
     async fn submit(
         &self,

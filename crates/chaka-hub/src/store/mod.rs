@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod inquiries;
+pub mod ledger;
 pub mod sqlite;
 
 pub use accounts::{
@@ -13,6 +14,11 @@ pub use inquiries::{
     AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms,
     OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted,
 };
+
+/// All of the hub's storage, as one object.
+pub trait Store: AccountStore + CodeStore + InquiryStore + OutboxStore + AuditStore {}
+
+impl<T: AccountStore + CodeStore + InquiryStore + OutboxStore + AuditStore> Store for T {}
 
 /// A storage failure. Messages carry no personal data.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,18 @@ enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Create the hub's secrets file (data, index, PIN and session keys) and signing key.
+    Hub {
+        /// Folder for `hub-secrets.toml` and `hub.pem` (mode 0600).
+        #[arg(long, default_value = "chaka-data/keys")]
+        out: PathBuf,
+        /// The hub's signing key id.
+        #[arg(long, default_value = "hub-1")]
+        key_id: String,
+        /// Overwrite existing files (every sealed field and wrapped key becomes unreadable).
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the public key of an existing signing key file.
     Public {
         /// The private key file (PKCS#8 PEM).
@@ -44,6 +56,20 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
             let key_id = KeyId::parse(&key_id).context("--key-id")?;
             let pair = SigningKeyPair::generate();
             write_private(&out, &pair, force)?;
+            println!("key_id = \"{}\"", key_id.as_str());
+            println!("public_key = \"{}\"", pair.public_key().to_base64url());
+            Ok(())
+        }
+        KeysCommand::Hub { out, key_id, force } => {
+            let key_id = KeyId::parse(&key_id).context("--key-id")?;
+            let secrets = out.join("hub-secrets.toml");
+            if secrets.exists() && !force {
+                bail!("{} exists; pass --force to replace it (every sealed field becomes unreadable)", secrets.display());
+            }
+            let pair = SigningKeyPair::generate();
+            write_private(&out.join("hub.pem"), &pair, force)?;
+            write_secret_file(&secrets, chaka_hub::vault::Secrets::generate().to_toml().as_bytes(), force)?;
+            println!("wrote {} and {}", secrets.display(), out.join("hub.pem").display());
             println!("key_id = \"{}\"", key_id.as_str());
             println!("public_key = \"{}\"", pair.public_key().to_base64url());
             Ok(())
@@ -66,13 +92,18 @@ pub fn read_signing_key(path: &Path) -> anyhow::Result<SigningKeyPair> {
 
 /// Writes a signing key as PKCS#8 PEM, readable only by the owner.
 pub fn write_private(path: &Path, pair: &SigningKeyPair, force: bool) -> anyhow::Result<()> {
+    let pem = pair.to_pkcs8_pem().context("cannot encode the key")?;
+    write_secret_file(path, pem.as_bytes(), force)
+}
+
+/// Writes a file readable only by the owner, refusing to replace one unless `force`.
+pub fn write_secret_file(path: &Path, contents: &[u8], force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
         bail!("{} exists; pass --force to replace it", path.display());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let pem = pair.to_pkcs8_pem().context("cannot encode the key")?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -83,7 +114,7 @@ pub fn write_private(path: &Path, pair: &SigningKeyPair, force: bool) -> anyhow:
     let mut file = options
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(pem.as_bytes())
+    file.write_all(contents)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

@@ -76,6 +76,23 @@ pub(crate) async fn audit_in(conn: &mut SqliteConnection, e: &AuditEvent) -> Res
 
 #[async_trait]
 impl InquiryStore for SqliteStore {
+    async fn replay(&self, account_id: &str, key: &str) -> Result<Option<(String, u16, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE account_id = ? AND key = ?")
+            .bind(account_id)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            let status: i64 = row.try_get("status")?;
+            Ok((
+                row.try_get("request_hash")?,
+                u16::try_from(status).map_err(|_| StoreError::Corrupt("idempotency status"))?,
+                row.try_get("response")?,
+            ))
+        })
+        .transpose()
+    }
+
     async fn submit(&self, q: &NewInquiry, guard: &SubmitGuard) -> Result<Submitted, StoreError> {
         let mut conn = self.pool().acquire().await?;
         // BEGIN IMMEDIATE: the rules below read and write under one write lock.

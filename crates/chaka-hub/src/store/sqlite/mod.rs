@@ -2,6 +2,7 @@
 //! survives power loss), foreign keys on, migrations from `migrations/sqlite` embedded.
 
 mod accounts;
+pub mod ledger;
 // mod inquiries; (enabled once the ledger lands)
 
 use super::StoreError;

@@ -1,0 +1,572 @@
+//! SQLite implementation of [`LedgerStore`]: every write in a `BEGIN IMMEDIATE` transaction
+//! (no lock upgrade can fail half-way), every worker change fenced by `attempt`, and the
+//! inquiry's finalisation (state, retention, erasing the subject, the one "report ready"
+//! outbox row) in the transaction that makes its last leg final. [`create_legs`] runs inside
+//! the submission transaction of the caller.
+
+use crate::store::ledger::{
+    BankClaim, CallbackOutcome, CallbackRecord, ClaimedLeg, DEFAULT_RETENTION, LedgerStore,
+    LegAction, LegKey, LegRecord, LegState, Settled, Settlement, answer_fits,
+};
+use crate::store::{StoreError, fmt_time, parse_time};
+use async_trait::async_trait;
+use chaka_core::{BankCode, InquiryId};
+use chaka_protocol::keys::RecipientPublicKey;
+use chaka_protocol::message::{Answer, Outcome, RefusalReason};
+use chaka_protocol::suite::Suite;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::collections::{HashMap, HashSet};
+use time::{Duration, OffsetDateTime};
+
+/// Legs expired per transaction by [`LedgerStore::expire_deadlines`].
+const EXPIRE_CHUNK: i64 = 500;
+/// The outbox template of the "report ready" SMS.
+pub const READY_TEMPLATE: &str = "report_ready";
+
+/// The ledger over the hub's SQLite pool (WAL).
+#[derive(Debug, Clone)]
+pub struct SqliteLedger {
+    pool: SqlitePool,
+    retention: Duration,
+}
+
+impl SqliteLedger {
+    /// A ledger over `pool` (migrated), keeping final reports [`DEFAULT_RETENTION`].
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            retention: DEFAULT_RETENTION,
+        }
+    }
+
+    /// Changes how long a final report is kept (`purge_after = finalized_at + retention`).
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Creates one `pending` leg per bank, due at `now`, sealed with the default suite. Call it
+/// inside the transaction that inserts the inquiry (the `inquiries` row must exist first).
+pub async fn create_legs(
+    conn: &mut SqliteConnection,
+    inquiry_id: &str,
+    banks: &[impl AsRef<str>],
+    deadline: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let suite = Suite::HpkeX25519Sha256ChaCha20Poly1305;
+    create_legs_with_suite(conn, inquiry_id, banks, suite, deadline, now).await
+}
+
+/// [`create_legs`] asking the banks to seal with `suite`.
+pub async fn create_legs_with_suite(
+    conn: &mut SqliteConnection,
+    inquiry_id: &str,
+    banks: &[impl AsRef<str>],
+    suite: Suite,
+    deadline: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let inquiry_id =
+        InquiryId::parse(inquiry_id).map_err(|_| StoreError::Corrupt("inquiry id for legs"))?;
+    let (now, deadline) = (fmt_time(now), fmt_time(deadline));
+    for bank in banks {
+        let bank = BankCode::parse(bank.as_ref())
+            .map_err(|_| StoreError::Corrupt("bank code for legs"))?;
+        sqlx::query(
+            "INSERT INTO legs (inquiry_id, bank, state, suite, attempt, next_attempt_at, deadline, \
+             created_at) VALUES (?, ?, 'pending', ?, 0, ?, ?, ?)",
+        )
+        .bind(inquiry_id.to_string())
+        .bind(bank.as_str())
+        .bind(suite.as_str())
+        .bind(&now)
+        .bind(&deadline)
+        .bind(&now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn inquiry_id_of(row: &SqliteRow) -> Result<InquiryId, StoreError> {
+    InquiryId::parse(&row.try_get::<String, _>("inquiry_id")?)
+        .map_err(|_| StoreError::Corrupt("legs.inquiry_id"))
+}
+
+fn bank_of(row: &SqliteRow) -> Result<BankCode, StoreError> {
+    BankCode::parse(&row.try_get::<String, _>("bank")?)
+        .map_err(|_| StoreError::Corrupt("legs.bank"))
+}
+
+fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    parse_time(&row.try_get::<String, _>(column)?)
+}
+
+fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+}
+
+fn state_of(row: &SqliteRow) -> Result<LegState, StoreError> {
+    LegState::parse(&row.try_get::<String, _>("state")?).ok_or(StoreError::Corrupt("legs.state"))
+}
+
+fn suite_of(row: &SqliteRow) -> Result<Suite, StoreError> {
+    Suite::parse(&row.try_get::<String, _>("suite")?).ok_or(StoreError::Corrupt("legs.suite"))
+}
+
+fn encode_outcome(answer: &Answer) -> Result<(String, Option<Vec<u8>>), StoreError> {
+    let outcome = serde_json::to_string(&answer.outcome)
+        .map_err(|_| StoreError::Corrupt("answer outcome"))?;
+    let sealed = answer
+        .sealed
+        .as_ref()
+        .map(serde_json::to_vec)
+        .transpose()
+        .map_err(|_| StoreError::Corrupt("answer sealed list"))?;
+    Ok((outcome, sealed))
+}
+
+async fn insert_answer(
+    conn: &mut SqliteConnection,
+    answer: &Answer,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let (outcome, sealed) = encode_outcome(answer)?;
+    sqlx::query(
+        "INSERT OR IGNORE INTO answers (inquiry_id, bank, outcome, sealed, answered_at, received_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(answer.inquiry_id.to_string())
+    .bind(answer.bank.as_str())
+    .bind(outcome)
+    .bind(sealed)
+    .bind(fmt_time(answer.answered_at))
+    .bind(fmt_time(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_late(
+    conn: &mut SqliteConnection,
+    answer: &Answer,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let (outcome, _) = encode_outcome(answer)?;
+    sqlx::query(
+        "INSERT OR IGNORE INTO late_answers (inquiry_id, bank, outcome, had_sealed, answered_at, \
+         received_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(answer.inquiry_id.to_string())
+    .bind(answer.bank.as_str())
+    .bind(outcome)
+    .bind(i64::from(answer.sealed.is_some()))
+    .bind(fmt_time(answer.answered_at))
+    .bind(fmt_time(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// If every leg of the inquiry is final and the inquiry is still open: makes it final, erases
+/// its subject, and enqueues the one "report ready" SMS. `true` when it did.
+async fn finalize_if_done(
+    conn: &mut SqliteConnection,
+    inquiry_id: &InquiryId,
+    now: OffsetDateTime,
+    retention: Duration,
+) -> Result<bool, StoreError> {
+    let id = inquiry_id.to_string();
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM legs WHERE inquiry_id = ? AND state NOT IN ('answered', 'no_answer')",
+    )
+    .bind(&id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if open > 0 {
+        return Ok(false);
+    }
+    let purge_after = now + retention;
+    let done = sqlx::query(
+        "UPDATE inquiries SET state = 'final', finalized_at = ?, purge_after = ?, \
+         subject_sealed = NULL WHERE inquiry_id = ? AND state = 'open'",
+    )
+    .bind(fmt_time(now))
+    .bind(fmt_time(purge_after))
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let key = format!("ready:{id}");
+    let expires = purge_after.date();
+    let params = serde_json::json!({
+        "inquiry_id": id,
+        "expires": format!("{:04}-{:02}-{:02}", expires.year(), u8::from(expires.month()), expires.day()),
+        "purge_after": fmt_time(purge_after),
+    });
+    let message_id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(now.unix_timestamp()).unwrap_or(0),
+        now.nanosecond(),
+    ));
+    let inserted = sqlx::query(
+        "INSERT OR IGNORE INTO outbox (message_id, idempotency_key, account_id, phone_sealed, \
+         template, params, lang, state, attempts, next_attempt_at, created_at) \
+         SELECT ?, ?, a.account_id, a.phone_sealed, ?, ?, a.lang, 'pending', 0, ?, ? \
+         FROM inquiries i JOIN accounts a ON a.account_id = i.account_id WHERE i.inquiry_id = ?",
+    )
+    .bind(message_id.to_string())
+    .bind(&key)
+    .bind(READY_TEMPLATE)
+    .bind(params.to_string())
+    .bind(fmt_time(now))
+    .bind(fmt_time(now))
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key = ?")
+                .bind(&key)
+                .fetch_one(&mut *conn)
+                .await?;
+        if exists == 0 {
+            // Never make a report final without its SMS: roll the whole change back.
+            return Err(StoreError::Corrupt("inquiry without its account"));
+        }
+    }
+    Ok(true)
+}
+
+/// Applies one fenced action; `true` when the leg was ours and changed.
+async fn apply(
+    conn: &mut SqliteConnection,
+    s: &Settlement,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    /// An UPDATE of one leg, fenced by its attempt and the leg still being sent.
+    macro_rules! fenced {
+        ($set:literal) => {
+            concat!(
+                "UPDATE legs SET ",
+                $set,
+                ", lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE inquiry_id = ? AND bank = ? AND attempt = ? AND state = 'sending'"
+            )
+        };
+    }
+    let now_s = fmt_time(now);
+    let query = match &s.action {
+        LegAction::Answer(_) => sqlx::query(fenced!(
+            "state = 'answered', answered_at = ?, finished_at = ?, last_error = NULL"
+        ))
+        .bind(now_s.clone())
+        .bind(now_s),
+        LegAction::Retry { at, error } => sqlx::query(fenced!(
+            "state = 'pending', next_attempt_at = ?, last_error = ?"
+        ))
+        .bind(fmt_time(*at))
+        .bind(error.chars().take(200).collect::<String>()),
+        LegAction::AwaitCallback { reask_at } => sqlx::query(fenced!(
+            "state = 'awaiting_callback', next_attempt_at = ?, last_error = NULL"
+        ))
+        .bind(fmt_time(*reask_at)),
+        LegAction::Release => {
+            sqlx::query(fenced!("state = 'pending', next_attempt_at = ?")).bind(now_s)
+        }
+    };
+    let done = query
+        .bind(s.key.inquiry_id.to_string())
+        .bind(s.key.bank.as_str())
+        .bind(s.attempt)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if let LegAction::Answer(answer) = &s.action {
+        insert_answer(conn, answer, now).await?;
+    }
+    Ok(true)
+}
+
+#[async_trait]
+impl LedgerStore for SqliteLedger {
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        wants: &[BankClaim],
+    ) -> Result<Vec<ClaimedLeg>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (now_s, until) = (fmt_time(now), fmt_time(now + lease));
+        let mut claimed = Vec::new();
+        for want in wants.iter().filter(|w| w.limit > 0) {
+            let rows = sqlx::query(
+                "UPDATE legs SET state = 'sending', attempt = attempt + 1, lease_owner = ?1, \
+                 lease_expires_at = ?2 WHERE rowid IN ( \
+                   SELECT rowid FROM legs WHERE bank = ?3 AND state IN ('pending', 'awaiting_callback') \
+                     AND next_attempt_at <= ?4 AND deadline > ?4 \
+                   UNION ALL \
+                   SELECT rowid FROM legs WHERE bank = ?3 AND state = 'sending' \
+                     AND lease_expires_at <= ?4 AND deadline > ?4 \
+                   LIMIT ?5) \
+                 RETURNING inquiry_id, bank, attempt, suite, deadline, lease_expires_at",
+            )
+            .bind(owner)
+            .bind(&until)
+            .bind(want.bank.as_str())
+            .bind(&now_s)
+            .bind(i64::try_from(want.limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                claimed.push((
+                    LegKey {
+                        inquiry_id: inquiry_id_of(row)?,
+                        bank: bank_of(row)?,
+                    },
+                    row.try_get::<i64, _>("attempt")?,
+                    suite_of(row)?,
+                    time_of(row, "deadline")?,
+                    time_of(row, "lease_expires_at")?,
+                ));
+            }
+        }
+        let mut inquiries: HashMap<InquiryId, (Option<Vec<u8>>, RecipientPublicKey)> =
+            HashMap::new();
+        let mut out = Vec::with_capacity(claimed.len());
+        for (key, attempt, suite, deadline, lease_expires_at) in claimed {
+            if let std::collections::hash_map::Entry::Vacant(slot) = inquiries.entry(key.inquiry_id)
+            {
+                let row = sqlx::query(
+                    "SELECT subject_sealed, user_public_key FROM inquiries WHERE inquiry_id = ?",
+                )
+                .bind(key.inquiry_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+                let public: Vec<u8> = row.try_get("user_public_key")?;
+                let public: [u8; 32] = public
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("inquiries.user_public_key"))?;
+                slot.insert((
+                    row.try_get("subject_sealed")?,
+                    RecipientPublicKey::from_bytes(public),
+                ));
+            }
+            let (subject_sealed, recipient_key) = inquiries
+                .get(&key.inquiry_id)
+                .cloned()
+                .ok_or(StoreError::Corrupt("claimed leg without inquiry"))?;
+            out.push(ClaimedLeg {
+                key,
+                attempt,
+                suite,
+                deadline,
+                lease_expires_at,
+                subject_sealed,
+                recipient_key,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn settle(
+        &self,
+        settlements: &[Settlement],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Settled>, StoreError> {
+        if settlements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut applied = Vec::with_capacity(settlements.len());
+        let mut touched: Vec<InquiryId> = Vec::new();
+        for s in settlements {
+            let ok = apply(&mut tx, s, now).await?;
+            if ok
+                && matches!(s.action, LegAction::Answer(_))
+                && !touched.contains(&s.key.inquiry_id)
+            {
+                touched.push(s.key.inquiry_id);
+            }
+            applied.push(ok);
+        }
+        let mut finalized = HashSet::new();
+        for id in &touched {
+            if finalize_if_done(&mut tx, id, now, self.retention).await? {
+                finalized.insert(*id);
+            }
+        }
+        tx.commit().await?;
+        Ok(settlements
+            .iter()
+            .zip(applied)
+            .map(|(s, ok)| match ok {
+                false => Settled::Fenced,
+                true => Settled::Applied {
+                    inquiry_final: matches!(s.action, LegAction::Answer(_))
+                        && finalized.contains(&s.key.inquiry_id),
+                },
+            })
+            .collect())
+    }
+
+    async fn record_callback(
+        &self,
+        bank: &BankCode,
+        answers: &[Answer],
+        now: OffsetDateTime,
+    ) -> Result<CallbackRecord, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let id = answer.inquiry_id;
+            if &answer.bank != bank {
+                return Ok(CallbackRecord::UnknownLeg(id));
+            }
+            let Some(row) = sqlx::query(
+                "SELECT state, suite, deadline FROM legs WHERE inquiry_id = ? AND bank = ?",
+            )
+            .bind(id.to_string())
+            .bind(bank.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                return Ok(CallbackRecord::UnknownLeg(id));
+            };
+            if !answer_fits(answer, suite_of(&row)?) {
+                return Ok(CallbackRecord::InvalidAnswer(id));
+            }
+            let state = state_of(&row)?;
+            let past_deadline = time_of(&row, "deadline")? <= now;
+            let outcome = match state {
+                LegState::Answered => CallbackOutcome::Duplicate,
+                LegState::NoAnswer => {
+                    insert_late(&mut tx, answer, now).await?;
+                    CallbackOutcome::Late
+                }
+                _ if past_deadline => {
+                    sqlx::query(
+                        "UPDATE legs SET state = 'no_answer', finished_at = ?, lease_owner = NULL, \
+                         lease_expires_at = NULL WHERE inquiry_id = ? AND bank = ?",
+                    )
+                    .bind(fmt_time(now))
+                    .bind(id.to_string())
+                    .bind(bank.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    insert_late(&mut tx, answer, now).await?;
+                    finalize_if_done(&mut tx, &id, now, self.retention).await?;
+                    CallbackOutcome::Late
+                }
+                _ if matches!(
+                    answer.outcome,
+                    Outcome::Refused {
+                        reason: RefusalReason::TemporarilyUnavailable
+                    }
+                ) =>
+                {
+                    // Not an answer yet: the leg stays open and is asked again.
+                    CallbackOutcome::Deferred
+                }
+                _ => {
+                    sqlx::query(
+                        "UPDATE legs SET state = 'answered', answered_at = ?, finished_at = ?, \
+                         last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
+                         WHERE inquiry_id = ? AND bank = ?",
+                    )
+                    .bind(fmt_time(now))
+                    .bind(fmt_time(now))
+                    .bind(id.to_string())
+                    .bind(bank.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    insert_answer(&mut tx, answer, now).await?;
+                    let inquiry_final = finalize_if_done(&mut tx, &id, now, self.retention).await?;
+                    CallbackOutcome::Recorded { inquiry_final }
+                }
+            };
+            outcomes.push((id, outcome));
+        }
+        tx.commit().await?;
+        Ok(CallbackRecord::Recorded(outcomes))
+    }
+
+    async fn expire_deadlines(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now_s = fmt_time(now);
+        let mut total = 0u64;
+        loop {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let rows = sqlx::query(
+                "UPDATE legs SET state = 'no_answer', finished_at = ?1, lease_owner = NULL, \
+                 lease_expires_at = NULL WHERE rowid IN ( \
+                   SELECT rowid FROM legs WHERE state IN ('pending', 'sending', 'awaiting_callback') \
+                   AND deadline <= ?1 LIMIT ?2) RETURNING inquiry_id",
+            )
+            .bind(&now_s)
+            .bind(EXPIRE_CHUNK)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut inquiries = Vec::new();
+            for row in &rows {
+                let id = inquiry_id_of(row)?;
+                if !inquiries.contains(&id) {
+                    inquiries.push(id);
+                }
+            }
+            for id in &inquiries {
+                finalize_if_done(&mut tx, id, now, self.retention).await?;
+            }
+            tx.commit().await?;
+            let n = rows.len() as u64;
+            total += n;
+            if n < EXPIRE_CHUNK as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn leg(&self, key: &LegKey) -> Result<Option<LegRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT inquiry_id, bank, state, attempt, next_attempt_at, deadline, lease_owner, \
+             lease_expires_at, last_error, answered_at FROM legs WHERE inquiry_id = ? AND bank = ?",
+        )
+        .bind(key.inquiry_id.to_string())
+        .bind(key.bank.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(LegRecord {
+                key: LegKey {
+                    inquiry_id: inquiry_id_of(&row)?,
+                    bank: bank_of(&row)?,
+                },
+                state: state_of(&row)?,
+                attempt: row.try_get("attempt")?,
+                next_attempt_at: time_of(&row, "next_attempt_at")?,
+                deadline: time_of(&row, "deadline")?,
+                lease_owner: row.try_get("lease_owner")?,
+                lease_expires_at: opt_time(&row, "lease_expires_at")?,
+                last_error: row.try_get("last_error")?,
+                answered_at: opt_time(&row, "answered_at")?,
+            })
+        })
+        .transpose()
+    }
+}
