@@ -64,12 +64,23 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
             let key_id = KeyId::parse(&key_id).context("--key-id")?;
             let secrets = out.join("hub-secrets.toml");
             if secrets.exists() && !force {
-                bail!("{} exists; pass --force to replace it (every sealed field becomes unreadable)", secrets.display());
+                bail!(
+                    "{} exists; pass --force to replace it (every sealed field becomes unreadable)",
+                    secrets.display()
+                );
             }
             let pair = SigningKeyPair::generate();
             write_private(&out.join("hub.pem"), &pair, force)?;
-            write_secret_file(&secrets, chaka_hub::vault::Secrets::generate().to_toml().as_bytes(), force)?;
-            println!("wrote {} and {}", secrets.display(), out.join("hub.pem").display());
+            write_secret_file(
+                &secrets,
+                chaka_hub::vault::Secrets::generate().to_toml().as_bytes(),
+                force,
+            )?;
+            println!(
+                "wrote {} and {}",
+                secrets.display(),
+                out.join("hub.pem").display()
+            );
             println!("key_id = \"{}\"", key_id.as_str());
             println!("public_key = \"{}\"", pair.public_key().to_base64url());
             Ok(())
