@@ -181,6 +181,11 @@ pub mod codes {
         ),
         ("not_found", StatusCode::NOT_FOUND, "No such resource."),
         (
+            "method_not_allowed",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "This route does not answer this method.",
+        ),
+        (
             "report_not_ready",
             StatusCode::CONFLICT,
             "The report is not final yet.",
@@ -194,6 +199,11 @@ pub mod codes {
             "report_unreadable",
             StatusCode::GONE,
             "The report was sealed to a key that a PIN reset replaced.",
+        ),
+        (
+            "not_ready",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service cannot answer now (its database does not respond); try again later.",
         ),
         (
             "internal",

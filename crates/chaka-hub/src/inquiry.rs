@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// What the user submits.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// Bank codes to ask (each must be open to the user's region).
@@ -30,7 +30,7 @@ pub struct SubmitRequest {
 }
 
 /// The answer to a submission (also what a replay returns).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Submission {
     /// The new inquiry.
     pub inquiry_id: String,
@@ -45,7 +45,7 @@ pub struct Submission {
 }
 
 /// One bank's progress as the user sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BankProgress {
     /// Bank code.
     pub bank: String,

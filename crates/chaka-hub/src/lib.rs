@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod agreement;
+pub mod api;
 pub mod banks;
 pub mod config;
 pub mod connector;
@@ -18,6 +19,7 @@ pub mod otp;
 pub mod pin;
 pub mod pin_policy;
 pub mod report;
+pub mod runtime;
 pub mod seed;
 pub mod sms;
 pub mod store;

@@ -144,10 +144,15 @@ impl Notifier {
             tokio::select! {
                 () = doorbell.0.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.wait_for(|s| *s) => return,
+                () = stopped(&mut stop) => return,
             }
         }
     }
+}
+
+/// Completes once `stop` turns true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// 2 s, 4 s, 8 s … capped at 10 minutes.

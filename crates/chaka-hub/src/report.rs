@@ -19,7 +19,7 @@ pub const NOTICE_ZH: &str = "任何人要求您代为查卡、读出验证码或
 pub const NOTICE_EN: &str = "Nobody legitimate ever asks you to run a lookup, to read out a code or to tell them the result. If you find a card you did not open, contact the issuing bank at once.";
 
 /// An opened report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Report {
     /// The inquiry.
     pub inquiry_id: String,
@@ -38,7 +38,7 @@ pub struct Report {
 }
 
 /// Totals of a report.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 pub struct Summary {
     /// Cards listed.
     pub cards: usize,
@@ -53,7 +53,7 @@ pub struct Summary {
 }
 
 /// One bank's part.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BankSection {
     /// Code.
     pub bank: String,
@@ -76,7 +76,7 @@ pub struct BankSection {
 }
 
 /// A listed card.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CardView {
     /// `6222 **** **** 1234`.
     pub masked: String,
@@ -99,7 +99,7 @@ pub struct CardView {
 }
 
 /// Cards a bank could not list for one reason.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UnlistedView {
     /// Reason code.
     pub reason: &'static str,

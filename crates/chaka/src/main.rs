@@ -4,7 +4,7 @@
 
 mod cmd;
 mod logging;
-mod lookup;
+mod walkthrough;
 mod world;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +23,8 @@ enum Command {
     /// Run the whole world on this machine: a synthetic population, bank nodes over real HTTP,
     /// and a signed, sealed lookup for a demo person.
     Demo(cmd::demo::DemoArgs),
+    /// Run the hub: accounts, consent, PIN, fan-out to banks, sealed reports, SMS, retention.
+    Hub(cmd::hub::HubArgs),
     /// Serve protocol v1 as the reference bank node over a card store.
     Bank(cmd::bank::BankArgs),
     /// Generate a deterministic synthetic population: card stores, citizen registry, JSON Lines.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => cmd::demo::run(args).await,
+            Command::Hub(args) => cmd::hub::run(args).await,
             Command::Bank(args) => cmd::bank::run(args).await,
             Command::Gen(args) => cmd::generate::run(args).await,
             Command::Keys(args) => cmd::keys::run(args),

@@ -3,7 +3,6 @@
 //! profile per bank. Used by `chaka demo` and `chaka bench`.
 
 use anyhow::Context;
-use chaka_bank::client::BankEndpoint;
 use chaka_bank::node::{AnswerMode, BankNode, FaultConfig, NodeSettings};
 use chaka_bank::store::{CardStore, StoreOptions};
 use chaka_core::{BankCode, SharedClock};
@@ -39,12 +38,32 @@ impl Behaviour {
     }
 }
 
+impl RunningBank {
+    /// The bank as the hub's registry knows it.
+    pub fn hub_bank(&self) -> chaka_hub::banks::HubBank {
+        let info = chaka_core::BankRegistry::builtin().get(&self.bank);
+        chaka_hub::banks::HubBank {
+            code: self.bank.clone(),
+            name_zh: info.map(|b| b.name_zh.clone()).unwrap_or_default(),
+            name_en: info.map(|b| b.name_en.clone()).unwrap_or_default(),
+            endpoint: self.endpoint.clone(),
+            status: chaka_hub::banks::BankStatus::Open,
+            regions: Vec::new(),
+            keys: vec![chaka_hub::banks::HubBankKey {
+                key_id: self.key.key_id.clone(),
+                public_key: self.key.public_key,
+                not_after: None,
+            }],
+        }
+    }
+}
+
 /// One running bank node.
 pub struct RunningBank {
     /// Its code.
     pub bank: BankCode,
-    /// Where it listens.
-    pub endpoint: BankEndpoint,
+    /// Its base URL, e.g. `http://127.0.0.1:7101`.
+    pub endpoint: url::Url,
     /// Its key as the hub knows it.
     pub key: KnownKey,
     /// The node's handle (counters).
@@ -133,10 +152,7 @@ pub async fn start_bank(
         }
     });
     Ok(RunningBank {
-        endpoint: BankEndpoint {
-            bank: bank.clone(),
-            base_url: format!("http://{address}").parse()?,
-        },
+        endpoint: format!("http://{address}").parse()?,
         bank,
         key,
         node,

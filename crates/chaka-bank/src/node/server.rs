@@ -300,7 +300,7 @@ async fn inquiries(
         Fault::ServerError => {
             return state.problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                "internal_error",
                 "injected fault",
             );
         }
@@ -463,7 +463,7 @@ impl NodeState {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 "rate_limited"
             } else {
-                "unavailable"
+                "temporarily_unavailable"
             },
             &format!("try again in {secs} s"),
         );
@@ -477,7 +477,7 @@ impl NodeState {
         tracing::error!(error = %error, "could not answer a batch");
         self.problem(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            "internal_error",
             "the bank could not answer; retry later",
         )
     }

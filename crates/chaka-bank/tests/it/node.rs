@@ -3,9 +3,9 @@
 //! and no personal data in logs or errors.
 
 use crate::support::*;
-use chaka_bank::client::{ClientError, Delivery};
 use chaka_bank::node::{AnswerMode, FaultConfig, Latency};
 use chaka_core::{Clock, InquiryId};
+use chaka_hub::connector::{ConnectorError as ClientError, Delivery};
 use chaka_protocol::keys::{KeyId, SigningKeyPair};
 use chaka_protocol::limits::Limits;
 use chaka_protocol::message::{AnswerBatch, CardList, Outcome, UnlistedReason};

@@ -1,7 +1,6 @@
 //! Test kit: a card store with hand-made people, a bank node on port 0 with a movable clock,
 //! the hub's client, raw signed requests, and a log capture for the privacy checks.
 
-use chaka_bank::client::{BankEndpoint, ProtocolClient};
 use chaka_bank::node::{AnswerMode, BankNode, FaultConfig, NodeSettings};
 use chaka_bank::store::CardStore;
 use chaka_bank::store::{NewCard, NewHolder, StoreWriter};
@@ -9,8 +8,11 @@ use chaka_core::{
     BankCode, CardKind, CardNumber, CardStatus, Clock, IdNumber, InquiryId, ManualClock, Phone,
     YearMonth, luhn_check_digit,
 };
+use chaka_hub::banks::{BankStatus, HubBank, HubBankKey, HubBanks};
+use chaka_hub::connector::{Connector, ConnectorError, ConnectorSettings, Delivery};
 use chaka_protocol::keys::{KeyId, KeySet, KnownKey, RecipientKeyPair, SigningKeyPair};
 use chaka_protocol::limits::Limits;
+use chaka_protocol::message::Heartbeat;
 use chaka_protocol::message::{Inquiry, InquiryBatch, Subject};
 use chaka_protocol::signature::Signer;
 use chaka_protocol::suite::Suite;
@@ -176,11 +178,36 @@ pub async fn write_store(path: &std::path::Path) {
     w.finish().await.unwrap();
 }
 
+/// Where a bank node listens.
+#[derive(Debug, Clone)]
+pub struct BankEndpoint {
+    pub bank: BankCode,
+    pub base_url: reqwest::Url,
+}
+
+/// The hub's connector, addressed by endpoint as the tests like it.
+#[derive(Clone)]
+pub struct Client(Connector);
+
+impl Client {
+    pub async fn send(
+        &self,
+        to: &BankEndpoint,
+        batch: &InquiryBatch,
+    ) -> Result<Delivery, ConnectorError> {
+        self.0.send(&to.bank, batch).await
+    }
+
+    pub async fn heartbeat(&self, to: &BankEndpoint) -> Result<Heartbeat, ConnectorError> {
+        self.0.heartbeat(&to.bank).await
+    }
+}
+
 /// A running node and everything a test needs to talk to it.
 pub struct TestBank {
     pub node: BankNode,
     pub endpoint: BankEndpoint,
-    pub client: ProtocolClient,
+    pub client: Client,
     pub hub_signer: Signer,
     pub clock: ManualClock,
     pub http: reqwest::Client,
@@ -258,24 +285,39 @@ impl TestBank {
                 .await
                 .unwrap();
         });
-        let bank_keys = KeySet::new().with(ProtocolClient::bank_key(
-            &bank,
-            bank_key_id,
-            bank_key.public_key(),
-        ));
-        let client = ProtocolClient::new(
-            hub_key_id.clone(),
-            hub_key.clone(),
-            bank_keys.clone(),
-            Arc::new(clock.clone()),
-            options.client_timeout,
+        let bank_keys = KeySet::new()
+            .with(KnownKey::new(bank_key_id.clone(), bank_key.public_key()).owned_by(BANK));
+        let base_url: reqwest::Url = format!("http://{address}").parse().unwrap();
+        let registry = HubBanks::from_banks(vec![HubBank {
+            code: bank.clone(),
+            name_zh: "中国工商银行".into(),
+            name_en: "ICBC".into(),
+            endpoint: base_url.clone(),
+            status: BankStatus::Pilot,
+            regions: Vec::new(),
+            keys: vec![HubBankKey {
+                key_id: bank_key_id,
+                public_key: bank_key.public_key(),
+                not_after: None,
+            }],
+        }]);
+        let settings = ConnectorSettings {
+            timeout: options.client_timeout,
+            ..ConnectorSettings::default()
+        };
+        let client = Client(
+            Connector::new(
+                hub_key_id.clone(),
+                hub_key.clone(),
+                &registry,
+                Arc::new(clock.clone()),
+                &settings,
+            )
+            .unwrap(),
         );
         Self {
             node,
-            endpoint: BankEndpoint {
-                bank,
-                base_url: format!("http://{address}").parse().unwrap(),
-            },
+            endpoint: BankEndpoint { bank, base_url },
             client,
             hub_signer: Signer::new(hub_key_id, hub_key),
             clock,

@@ -205,17 +205,28 @@ impl Fanout {
         }))
     }
 
+    /// Asks a running worker for an iteration now (e.g. after a submission); a no-op if
+    /// none runs.
+    pub fn wake(&self) {
+        self.0.wake.notify_one();
+    }
+
     /// One iteration at `now`: expires legs past their deadline, claims due legs, sends their
     /// batches and waits until all are settled.
     pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, FanoutError> {
         let expired = self.0.store.expire_deadlines(now).await?;
         let mut tasks = JoinSet::new();
         let claimed = self.start_batches(now, &mut tasks).await?;
-        let mut requests = 0;
+        let (mut requests, mut failure) = (0, None);
         while let Some(joined) = tasks.join_next().await {
-            if let Ok(result) = joined {
-                requests += result?;
+            match joined {
+                Ok(Ok(n)) => requests += n,
+                Ok(Err(e)) => failure = failure.or(Some(e)),
+                Err(_) => {}
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         Ok(TickReport {
             expired,

@@ -1,6 +1,7 @@
 //! The fan-out over real HTTP: bank nodes on port 0, a fresh hub database per test, a manual
 //! clock moved instead of sleeping, one worker iteration at a time (`Fanout::tick`).
 
+mod privacy;
 mod support;
 
 use chaka_bank::node::{AnswerMode, FaultConfig, Latency};
@@ -164,7 +165,7 @@ async fn a_down_bank_is_retried_with_backoff_until_the_deadline_then_marked_no_a
 async fn a_bank_in_callback_mode_answers_later_and_a_lost_callback_is_asked_again() {
     let mut cmb = BankSpec::new("CMB");
     cmb.mode = AnswerMode::Callback;
-    cmb.callback_delay = StdDuration::from_millis(300);
+    cmb.callback_delay = StdDuration::from_millis(1000);
     let mut icbc = BankSpec::new("ICBC");
     icbc.mode = AnswerMode::Callback;
     icbc.faults = FaultConfig {
@@ -357,6 +358,28 @@ async fn forty_inquiries_due_together_go_out_in_one_batch() {
 }
 
 #[tokio::test]
+async fn a_batch_refused_as_a_whole_is_split_so_one_bad_inquiry_holds_back_no_other() {
+    let mut hub = Hub::start(&[BankSpec::new("ICBC")]).await;
+    let good = hub.submit(&["ICBC"]).await;
+    // A name the bank's schema refuses (digits): the whole batch is answered 400.
+    let bad = hub.submit_named(&["ICBC"], "李梅2").await;
+    let other = hub.submit(&["ICBC"]).await;
+    let report = hub.fanout.tick(hub.now()).await.unwrap();
+    assert!(report.requests >= 3, "{report:?}");
+    assert_eq!(hub.state(good, "ICBC").await, LegState::Answered);
+    assert_eq!(hub.state(other, "ICBC").await, LegState::Answered);
+    let leg = hub.leg(bad, "ICBC").await;
+    assert_eq!(leg.state, LegState::Pending);
+    assert!(
+        leg.last_error
+            .as_deref()
+            .unwrap()
+            .contains("400 invalid_name"),
+        "{leg:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_duplicate_callback_is_acknowledged_and_recorded_once() {
     let mut hub = Hub::start_with(&[BankSpec::new("ICBC")], true, |_| {}).await;
     let id = hub.submit(&["ICBC"]).await;
@@ -482,7 +505,7 @@ async fn bad_signatures_and_garbage_are_retried_like_failures() {
 async fn a_slow_bank_delays_only_its_own_legs_and_stop_lets_batches_finish() {
     let mut slow = BankSpec::new("CMB");
     slow.faults = FaultConfig {
-        latency: Latency::Fixed { ms: 1500 },
+        latency: Latency::Fixed { ms: 3000 },
         ..FaultConfig::default()
     };
     let mut hub = Hub::start_with(&[BankSpec::new("ICBC"), slow], false, |c| {

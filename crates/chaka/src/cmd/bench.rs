@@ -4,8 +4,9 @@
 
 use crate::world::{self, Behaviour, Stopper};
 use anyhow::{Context, bail};
-use chaka_bank::client::{BankEndpoint, Delivery, ProtocolClient};
 use chaka_core::{BankCode, IdNumber, InquiryId, Phone, SharedClock, SystemClock};
+use chaka_hub::banks::HubBanks;
+use chaka_hub::connector::{Connector, ConnectorSettings, Delivery};
 use chaka_protocol::keys::{KeyId, KeySet, KnownKey, RecipientKeyPair, SigningKeyPair};
 use chaka_protocol::message::{Inquiry, InquiryBatch, Subject};
 use chaka_protocol::suite::Suite;
@@ -110,13 +111,13 @@ async fn bank(args: BankBench) -> anyhow::Result<()> {
         stop,
     )
     .await?;
-    let client = ProtocolClient::new(
-        hub_key_id,
-        hub_key,
-        KeySet::new().with(node.key.clone()),
-        clock.clone(),
-        Duration::from_secs(30),
-    );
+    let registry = HubBanks::from_banks(vec![node.hub_bank()]);
+    let settings = ConnectorSettings {
+        timeout: Duration::from_secs(30),
+        pool_max_idle_per_host: 64,
+        ..ConnectorSettings::default()
+    };
+    let client = Connector::new(hub_key_id, hub_key, &registry, clock.clone(), &settings)?;
     let duration = Duration::from_secs(args.duration);
 
     let baseline = bare_http(args.concurrency, duration).await?;
@@ -135,7 +136,7 @@ async fn bank(args: BankBench) -> anyhow::Result<()> {
     for &batch in &args.batch {
         let r = drive(
             &client,
-            &node.endpoint,
+            &node.bank,
             &subjects,
             batch,
             args.concurrency,
@@ -201,8 +202,8 @@ struct Figures {
 }
 
 async fn drive(
-    client: &ProtocolClient,
-    endpoint: &BankEndpoint,
+    client: &Connector,
+    bank: &BankCode,
     subjects: &Arc<Subjects>,
     batch: usize,
     concurrency: usize,
@@ -216,9 +217,9 @@ async fn drive(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
-        let (client, endpoint, subjects, clock) = (
+        let (client, bank, subjects, clock) = (
             client.clone(),
-            endpoint.clone(),
+            bank.clone(),
             subjects.clone(),
             clock.clone(),
         );
@@ -234,7 +235,7 @@ async fn drive(
                         next = (next + 104_729) % subjects.0.len();
                         Inquiry {
                             inquiry_id: InquiryId::generate(now),
-                            bank: endpoint.bank.clone(),
+                            bank: bank.clone(),
                             suite: Suite::HpkeX25519Sha256ChaCha20Poly1305,
                             subject: subjects.0[next].clone(),
                             recipient_key: user_key,
@@ -244,7 +245,7 @@ async fn drive(
                     })
                     .collect();
                 let sent = Instant::now();
-                match client.send(&endpoint, &InquiryBatch::new(inquiries)).await {
+                match client.send(&bank, &InquiryBatch::new(inquiries)).await {
                     Ok(Delivery::Answered(a)) => {
                         answered.fetch_add(a.answers.len() as u64, Ordering::Relaxed);
                         latencies.push(sent.elapsed());

@@ -1,15 +1,19 @@
-//! `chaka demo`: the whole world on one machine. Generates a population on first start, starts
-//! one bank node per bank on its own loopback port (most prompt, one answering by callback
-//! after half a minute, one flaky, one down for a while), then plays the hub's part of a
-//! lookup for a demo person: signed inquiries to every bank, retries, callbacks, answers
-//! sealed to the person's key, opened and printed.
+//! `chaka demo`: the whole world on one machine. On first start it generates a population and
+//! keys into the data folder; then it starts one bank node per bank on its own loopback port
+//! (most answer in seconds, one by callback after half a minute, one flaky, one down for a
+//! while), the hub on 127.0.0.1 with SQLite, pre-registers the documented demo cardholders, and
+//! prints what to do next. SMS messages appear in the terminal. `--once` plays one lookup
+//! through the hub's API for a demo person and exits.
 
-use crate::lookup::{self, BankReport, LookupPlan};
 use crate::world::{self, Behaviour, RunningBank, Stopper};
 use anyhow::{Context, bail};
 use chaka_bank::node::{AnswerMode, FaultConfig, Latency};
-use chaka_core::{BankCode, BankRegistry, IdNumber, Phone, SharedClock, SystemClock};
-use chaka_protocol::keys::{KeyId, KeySet, KnownKey};
+use chaka_core::{BankCode, BankRegistry, SharedClock, SystemClock, Wave};
+use chaka_hub::config::{HubConfig, IdentityConfig, SmsConfig};
+use chaka_hub::runtime::Runtime;
+use chaka_hub::seed::Seed;
+use chaka_hub::sms::ConsoleGateway;
+use chaka_protocol::keys::{KeySet, KnownKey};
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -24,37 +28,45 @@ pub const DEMO_BANKS: [&str; 20] = [
     "SPDB", "GDB", "PSBC", "CZBANK", "SHBANK", "SHRCB", "YNRCC", "BJBANK",
 ];
 
+/// The password of every demo cardholder.
+pub const DEMO_PASSWORD: &str = "chaka-demo-2021";
+/// PINs tried in order for each demo cardholder (the first one the PIN rules accept is used).
+const DEMO_PINS: [&str; 3] = ["582936", "739164", "415827"];
+
 /// Run the whole world on this machine.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the demo keeps its population and keys (created on first start).
+    /// Where the demo keeps its population, keys and database (created on first start).
     #[arg(long, default_value = "chaka-data")]
     data: PathBuf,
+    /// Where the hub serves its API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// First bank node port; the others follow (port 0: any free ports).
+    #[arg(long, default_value = "127.0.0.1:7101")]
+    banks_listen: SocketAddr,
     /// People in the generated population (first start only).
     #[arg(long, default_value_t = 20_000)]
     people: u64,
     /// Seed of the generated population (first start only).
     #[arg(long, default_value_t = 2021)]
     seed: u64,
-    /// Which demo person looks up their cards (0–6, see docs/demo-people.md).
-    #[arg(long, default_value_t = 0)]
-    person: usize,
-    /// First bank node port; the others follow (0: any free ports).
-    #[arg(long, default_value = "127.0.0.1:7101")]
-    listen: SocketAddr,
-    /// Stop after the lookup instead of serving until Ctrl-C.
+    /// Run one lookup through the API for this demo person (0–6) and exit.
     #[arg(long)]
     once: bool,
+    /// With --once: the demo person.
+    #[arg(long, default_value_t = 0)]
+    person: usize,
     /// No injected latency, a callback after 1 s, no outage: for scripts and tests.
     #[arg(long)]
     quick: bool,
-    /// Give up on banks that have not answered after this many seconds.
-    #[arg(long, default_value_t = 120)]
+    /// With --once: give up waiting for the report after this many seconds.
+    #[arg(long, default_value_t = 180)]
     wait_secs: u64,
 }
 
 /// A demo person as `chaka gen` describes them in `demo-people.json`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct DemoPerson {
     name: String,
     id_number: String,
@@ -84,15 +96,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         crate::cmd::generate::generate_with_bar(&options).await?;
     }
     let people: Vec<DemoPerson> = read_json(&population.join(chaka_bank::r#gen::DEMO_FILE))?;
-    let Some(person) = people.get(args.person) else {
+    if args.once && args.person >= people.len() {
         bail!("--person must be 0 to {}", people.len().saturating_sub(1));
-    };
+    }
 
-    let keys_dir = args.data.join("keys");
-    let hub_key = world::load_or_create_key(&keys_dir.join("hub.pem"))?;
-    let hub_key_id = KeyId::parse("hub-1")?;
-    let hub_keys =
-        KeySet::new().with(KnownKey::new(hub_key_id.clone(), hub_key.public_key()).owned_by("hub"));
+    let keys = args.data.join("keys");
+    let secrets = keys.join("hub-secrets.toml");
+    if !secrets.exists() {
+        crate::cmd::keys::write_secret_file(
+            &secrets,
+            chaka_hub::vault::Secrets::generate().to_toml().as_bytes(),
+            false,
+        )?;
+    }
+    let hub_key = world::load_or_create_key(&keys.join("hub.pem"))?;
+    let hub_keys = KeySet::new().with(
+        KnownKey::new(
+            chaka_protocol::keys::KeyId::parse("hub-1")?,
+            hub_key.public_key(),
+        )
+        .owned_by("hub"),
+    );
     let clock: SharedClock = Arc::new(SystemClock);
     let (stopper, stop) = Stopper::new();
 
@@ -102,20 +126,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         if !store.exists() {
             continue;
         }
-        let listen = if args.listen.port() == 0 {
-            args.listen
+        let listen = if args.banks_listen.port() == 0 {
+            args.banks_listen
         } else {
-            SocketAddr::new(args.listen.ip(), args.listen.port() + i as u16)
+            SocketAddr::new(args.banks_listen.ip(), args.banks_listen.port() + i as u16)
         };
         let bank = BankCode::parse(code)?;
-        let behaviour = behaviour_of(code, args.quick);
         banks.push(
             world::start_bank(
                 bank,
                 &store,
-                &keys_dir,
+                &keys,
                 hub_keys.clone(),
-                behaviour,
+                behaviour_of(code, args.quick),
                 clock.clone(),
                 listen,
                 stop.clone(),
@@ -123,53 +146,112 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .await?,
         );
     }
-    print_banks(&banks);
+    let banks_file = args.data.join("banks.toml");
+    std::fs::write(&banks_file, bank_registry(&banks))
+        .with_context(|| format!("cannot write {}", banks_file.display()))?;
 
-    let subject_id = IdNumber::parse(&person.id_number).context("demo person's ID number")?;
-    let subject_phone = Phone::parse(&person.phone).context("demo person's phone")?;
-    println!(
-        "\nLooking up every card of demo person #{} — {} ({}, ID {}, phone {}).\n  {}\n",
-        args.person,
-        person.name,
-        person.region_name,
-        subject_id.masked(),
-        subject_phone.masked(),
-        person.shows
-    );
-    let plan = LookupPlan {
-        name: person.name.clone(),
-        id_number: subject_id,
-        phone: subject_phone,
-        give_up_after: Duration::from_secs(args.wait_secs),
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let config = HubConfig {
+        listen: address,
+        public_url: format!("http://{address}"),
+        database: args.data.join("hub.sqlite"),
+        banks_file,
+        secrets_file: secrets,
+        signing_key: keys.join("hub.pem"),
+        identity: IdentityConfig::Sandbox {
+            citizens: population.join(chaka_bank::r#gen::CITIZENS_FILE),
+        },
+        sms: SmsConfig::Console,
+        ..HubConfig::default()
     };
-    let reports = lookup::run(&plan, &banks, hub_key_id, hub_key, clock).await?;
-    print_report(&reports);
-
-    if args.once {
-        stopper.stop();
-        return Ok(());
+    config.validate()?;
+    let console = Arc::new(ConsoleGateway::stdout());
+    let (runtime, router) = Runtime::start(config, clock.clone(), Some(console.clone())).await?;
+    let mut seeded = Vec::new();
+    for person in &people {
+        let pin = demo_pin(person)?;
+        let seed = Seed {
+            name: &person.name,
+            id_number: &person.id_number,
+            phone: &person.phone,
+            password: DEMO_PASSWORD,
+            pin,
+        };
+        runtime
+            .hub
+            .seed_account(&seed)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding demo cardholders: {e}"))?;
+        seeded.push((person.clone(), pin));
     }
-    println!(
-        "\nThe bank nodes keep running (Ctrl-C to stop). Try `chaka bank --help` and docs/protocol.md."
-    );
-    crate::cmd::bank::shutdown_signal().await;
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    print_world(&banks, address, &seeded);
+
+    let result = if args.once {
+        let (person, pin) = &seeded[args.person];
+        crate::walkthrough::run(
+            address,
+            &person.phone,
+            DEMO_PASSWORD,
+            pin,
+            &console,
+            Duration::from_secs(args.wait_secs),
+        )
+        .await
+    } else {
+        println!("\nCtrl-C to stop. SMS messages appear below as they are sent.\n");
+        crate::cmd::bank::shutdown_signal().await;
+        Ok(())
+    };
+    server.abort();
+    runtime.shutdown().await;
     stopper.stop();
-    Ok(())
+    result
+}
+
+/// The hub's bank registry for the running nodes: pilot banks are `pilot`, the others `open`;
+/// regional banks serve their province only.
+fn bank_registry(banks: &[RunningBank]) -> String {
+    let registry = BankRegistry::builtin();
+    let mut out =
+        String::from("# Written by `chaka demo` at each start: the bank nodes it runs.\n");
+    for b in banks {
+        let status = match registry.get(&b.bank).and_then(|x| x.wave) {
+            Some(Wave::Pilot2021) => "pilot",
+            _ => "open",
+        };
+        let regions = match b.bank.as_str() {
+            "SHBANK" | "SHRCB" => "[\"31\"]",
+            "YNRCC" => "[\"53\"]",
+            "BJBANK" => "[\"11\"]",
+            _ => "[]",
+        };
+        out.push_str(&format!(
+            "\n[[bank]]\ncode = \"{}\"\nendpoint = \"{}\"\nstatus = \"{status}\"\nregions = {regions}\n\n[[bank.keys]]\nkey_id = \"{}\"\npublic_key = \"{}\"\n",
+            b.bank,
+            b.endpoint.as_str().trim_end_matches('/'),
+            b.key.key_id.as_str(),
+            b.key.public_key.to_base64url(),
+        ));
+    }
+    out
 }
 
 fn behaviour_of(code: &str, quick: bool) -> Behaviour {
-    let seconds = |s: u64| if quick { 0 } else { s };
     match code {
         // Answers by callback, about half a minute later.
         "CEB" => Behaviour {
-            label: "callback",
+            label: "callback after 30 s",
             mode: AnswerMode::Callback,
             callback_delay: Duration::from_secs(if quick { 1 } else { 30 }),
             faults: FaultConfig::default(),
         },
         // Flaky: errors and throttling on a good share of requests.
         "CMBC" => Behaviour {
-            label: "flaky",
+            label: "flaky (30% errors, 20% throttled)",
             faults: FaultConfig {
                 error_rate: 0.3,
                 throttle_rate: 0.2,
@@ -180,9 +262,9 @@ fn behaviour_of(code: &str, quick: bool) -> Behaviour {
         },
         // Down for the first 45 seconds.
         "SPDB" => Behaviour {
-            label: "down for a while",
+            label: "down for the first 45 s",
             faults: FaultConfig {
-                down_for_secs: seconds(45),
+                down_for_secs: if quick { 0 } else { 45 },
                 retry_after_secs: if quick { 0 } else { 5 },
                 ..FaultConfig::default()
             },
@@ -206,9 +288,9 @@ fn behaviour_of(code: &str, quick: bool) -> Behaviour {
     }
 }
 
-fn print_banks(banks: &[RunningBank]) {
-    println!("\n{} bank nodes are up:", banks.len());
+fn print_world(banks: &[RunningBank], hub: SocketAddr, seeded: &[(DemoPerson, &str)]) {
     let registry = BankRegistry::builtin();
+    println!("\n{} bank nodes are up:", banks.len());
     for b in banks {
         let name = registry
             .get(&b.bank)
@@ -216,43 +298,42 @@ fn print_banks(banks: &[RunningBank]) {
             .unwrap_or("");
         println!(
             "  {:<8} {:<12} {:<28} {}",
-            b.bank, name, b.endpoint.base_url, b.behaviour.label
+            b.bank, name, b.endpoint, b.behaviour.label
         );
     }
-}
-
-fn print_report(reports: &[BankReport]) {
-    let registry = BankRegistry::builtin();
-    println!("\n===== 查卡报告 · card report =====");
-    let (mut debit, mut credit) = (0, 0);
-    for r in reports {
-        let name = registry
-            .get(&r.bank)
-            .map(|x| x.name_zh.as_str())
-            .unwrap_or("");
-        println!("\n{} {} — {}", r.bank, name, r.summary());
-        for card in &r.cards {
-            match card.kind {
-                chaka_core::CardKind::Debit | chaka_core::CardKind::Prepaid => debit += 1,
-                _ => credit += 1,
-            }
-            println!("    {}", lookup::describe_card(card));
-        }
-        for u in &r.unlisted {
-            println!(
-                "    {} card(s) not listed: {} — contact the bank",
-                u.count,
-                lookup::describe_reason(u.reason)
-            );
-        }
+    println!("\nThe hub is up: http://{hub}  (API documentation: http://{hub}/api/docs)");
+    println!("\nDemo cardholders (password {DEMO_PASSWORD}; see docs/demo-people.md):");
+    for (i, (p, pin)) in seeded.iter().enumerate() {
+        println!(
+            "  #{i} {:<4} phone {}  PIN {pin:<8} {:<10} {}",
+            p.name,
+            p.phone,
+            p.region_name,
+            first_sentence(&p.shows)
+        );
     }
     println!(
-        "\nIn all: {debit} debit and {credit} credit card(s) listed across {} banks.",
-        reports.len()
+        "\nTry it: docs/hub.md walks through a lookup with curl; `chaka demo --once` plays one."
     );
-    println!(
-        "Nobody legitimate ever asks you to run a lookup or to tell them its result. 任何人要求您查卡或告知查卡结果都是诈骗。"
-    );
+}
+
+/// The story of a demo person in a few words: what follows the colon, up to the first ';'.
+fn first_sentence(text: &str) -> &str {
+    let story = text.split_once(':').map(|(_, rest)| rest).unwrap_or(text);
+    story.split(';').next().unwrap_or(story).trim()
+}
+
+/// The first demo PIN that the PIN rules accept for this person (the same on every start).
+fn demo_pin(person: &DemoPerson) -> anyhow::Result<&'static str> {
+    let id = chaka_core::IdNumber::parse(&person.id_number)?;
+    let phone = chaka_core::Phone::parse(&person.phone)?;
+    DEMO_PINS
+        .into_iter()
+        .find(|pin| {
+            chaka_hub::vault::Pin::parse(pin)
+                .is_ok_and(|p| chaka_hub::pin_policy::check(&p, &id, &phone).is_ok())
+        })
+        .context("no demo PIN passes the PIN rules for a demo person")
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {

@@ -5,4 +5,5 @@ pub mod bench;
 pub mod demo;
 #[path = "gen.rs"]
 pub mod generate;
+pub mod hub;
 pub mod keys;

@@ -1,10 +1,11 @@
 //! SQLite implementation of [`AccountStore`] and [`CodeStore`].
 
 use super::SqliteStore;
+use super::{opt_time, time_of};
 use crate::store::accounts::{
     Account, AccountStore, CodeCheck, CodeStore, NewAccount, PinFailure, PinRecord, SessionRecord,
 };
-use crate::store::{StoreError, fmt_time, parse_time};
+use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -15,16 +16,6 @@ fn index(row: &SqliteRow, column: &str) -> Result<[u8; 32], StoreError> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Corrupt("blind index"))
-}
-
-fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-    let value: Option<String> = row.try_get(column)?;
-    value.as_deref().map(parse_time).transpose()
-}
-
-fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
-    let value: String = row.try_get(column)?;
-    parse_time(&value)
 }
 
 fn account_from(row: &SqliteRow) -> Result<Account, StoreError> {

@@ -1,25 +1,16 @@
 //! SQLite implementation of [`InquiryStore`], [`OutboxStore`] and [`AuditStore`].
 
 use super::SqliteStore;
+use super::{opt_time, time_of};
 use crate::store::inquiries::{
-    AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms, OutboxMessage,
-    OutboxStore, StoredAnswer, SubmitGuard, Submitted,
+    AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms,
+    OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted,
 };
-use crate::store::{StoreError, fmt_time, parse_time};
+use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::{Duration, OffsetDateTime};
-
-fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-    let value: Option<String> = row.try_get(column)?;
-    value.as_deref().map(parse_time).transpose()
-}
-
-fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
-    let value: String = row.try_get(column)?;
-    parse_time(&value)
-}
 
 fn inquiry_from(row: &SqliteRow) -> Result<InquiryRecord, StoreError> {
     let banks: String = row.try_get("banks")?;
@@ -40,7 +31,11 @@ fn inquiry_from(row: &SqliteRow) -> Result<InquiryRecord, StoreError> {
 }
 
 /// Inserts an outbox row inside a transaction; a repeated idempotency key is ignored.
-pub(crate) async fn enqueue_in(conn: &mut SqliteConnection, sms: &NewSms, now: OffsetDateTime) -> Result<bool, StoreError> {
+pub(crate) async fn enqueue_in(
+    conn: &mut SqliteConnection,
+    sms: &NewSms,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT OR IGNORE INTO outbox (message_id, idempotency_key, account_id, phone_sealed, template, params, \
          secret_sealed, lang, state, attempts, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,'pending',0,?,?)",
@@ -61,7 +56,10 @@ pub(crate) async fn enqueue_in(conn: &mut SqliteConnection, sms: &NewSms, now: O
 }
 
 /// Inserts an audit record inside a transaction.
-pub(crate) async fn audit_in(conn: &mut SqliteConnection, e: &AuditEvent) -> Result<(), StoreError> {
+pub(crate) async fn audit_in(
+    conn: &mut SqliteConnection,
+    e: &AuditEvent,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO audit (audit_id, account_id, kind, inquiry_id, detail, at) VALUES (?,?,?,?,?,?)")
         .bind(chaka_core::InquiryId::generate(e.at).to_string())
         .bind(&e.account_id)
@@ -76,7 +74,11 @@ pub(crate) async fn audit_in(conn: &mut SqliteConnection, e: &AuditEvent) -> Res
 
 #[async_trait]
 impl InquiryStore for SqliteStore {
-    async fn replay(&self, account_id: &str, key: &str) -> Result<Option<(String, u16, Vec<u8>)>, StoreError> {
+    async fn replay(
+        &self,
+        account_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, u16, Vec<u8>)>, StoreError> {
         let row = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE account_id = ? AND key = ?")
             .bind(account_id)
             .bind(key)
@@ -120,7 +122,11 @@ impl InquiryStore for SqliteStore {
             .collect()
     }
 
-    async fn inquiry(&self, account_id: &str, inquiry_id: &str) -> Result<Option<InquiryRecord>, StoreError> {
+    async fn inquiry(
+        &self,
+        account_id: &str,
+        inquiry_id: &str,
+    ) -> Result<Option<InquiryRecord>, StoreError> {
         sqlx::query("SELECT * FROM inquiries WHERE account_id = ? AND inquiry_id = ?")
             .bind(account_id)
             .bind(inquiry_id)
@@ -182,7 +188,10 @@ impl InquiryStore for SqliteStore {
                 "DELETE FROM answers WHERE inquiry_id = ?",
                 "DELETE FROM late_answers WHERE inquiry_id = ?",
             ] {
-                sqlx::query(statement).bind(inquiry_id).execute(&mut *tx).await?;
+                sqlx::query(statement)
+                    .bind(inquiry_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query("UPDATE inquiries SET state = 'purged', purged_at = ?, subject_sealed = NULL WHERE inquiry_id = ?")
                 .bind(fmt_time(now))
@@ -206,7 +215,11 @@ impl InquiryStore for SqliteStore {
     }
 }
 
-async fn submit_in(conn: &mut SqliteConnection, q: &NewInquiry, guard: &SubmitGuard) -> Result<Submitted, StoreError> {
+async fn submit_in(
+    conn: &mut SqliteConnection,
+    q: &NewInquiry,
+    guard: &SubmitGuard,
+) -> Result<Submitted, StoreError> {
     let replay = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE account_id = ? AND key = ?")
         .bind(&q.account_id)
         .bind(&guard.idempotency_key)
@@ -223,10 +236,12 @@ async fn submit_in(conn: &mut SqliteConnection, q: &NewInquiry, guard: &SubmitGu
             body: row.try_get("response")?,
         });
     }
-    let open = sqlx::query("SELECT inquiry_id FROM inquiries WHERE account_id = ? AND state = 'open' LIMIT 1")
-        .bind(&q.account_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let open = sqlx::query(
+        "SELECT inquiry_id FROM inquiries WHERE account_id = ? AND state = 'open' LIMIT 1",
+    )
+    .bind(&q.account_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     if let Some(row) = open {
         return Ok(Submitted::InFlight {
             inquiry_id: row.try_get("inquiry_id")?,
@@ -242,7 +257,8 @@ async fn submit_in(conn: &mut SqliteConnection, q: &NewInquiry, guard: &SubmitGu
             return Ok(Submitted::CoolingDown { until });
         }
     }
-    let banks = serde_json::to_string(&q.banks).map_err(|_| StoreError::Corrupt("inquiry banks"))?;
+    let banks =
+        serde_json::to_string(&q.banks).map_err(|_| StoreError::Corrupt("inquiry banks"))?;
     sqlx::query(
         "INSERT INTO inquiries (inquiry_id, account_id, state, banks, subject_sealed, user_public_key, key_generation, \
          consent_version, consent_hash, consent_lang, created_at, deadline) VALUES (?,?,'open',?,?,?,?,?,?,?,?,?)",
@@ -260,7 +276,14 @@ async fn submit_in(conn: &mut SqliteConnection, q: &NewInquiry, guard: &SubmitGu
     .bind(fmt_time(q.deadline))
     .execute(&mut *conn)
     .await?;
-    super::ledger::create_legs(&mut *conn, &q.inquiry_id, &q.banks, q.deadline, q.created_at).await?;
+    super::ledger::create_legs(
+        &mut *conn,
+        &q.inquiry_id,
+        &q.banks,
+        q.deadline,
+        q.created_at,
+    )
+    .await?;
     enqueue_in(&mut *conn, &guard.notice, q.created_at).await?;
     audit_in(
         &mut *conn,
@@ -292,7 +315,13 @@ impl OutboxStore for SqliteStore {
         enqueue_in(&mut conn, sms, now).await
     }
 
-    async fn claim_sms(&self, owner: &str, now: OffsetDateTime, lease: Duration, limit: i64) -> Result<Vec<OutboxMessage>, StoreError> {
+    async fn claim_sms(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         let rows = sqlx::query(
             "UPDATE outbox SET lease_owner = ?1, lease_expires_at = ?2 WHERE message_id IN ( \
                SELECT message_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?3 \
@@ -313,7 +342,8 @@ impl OutboxStore for SqliteStore {
                     idempotency_key: row.try_get("idempotency_key")?,
                     phone_sealed: row.try_get("phone_sealed")?,
                     template: row.try_get("template")?,
-                    params: serde_json::from_str(&params).map_err(|_| StoreError::Corrupt("sms params"))?,
+                    params: serde_json::from_str(&params)
+                        .map_err(|_| StoreError::Corrupt("sms params"))?,
                     secret_sealed: row.try_get("secret_sealed")?,
                     lang: row.try_get("lang")?,
                     attempts: row.try_get("attempts")?,
@@ -334,7 +364,11 @@ impl OutboxStore for SqliteStore {
         Ok(())
     }
 
-    async fn sms_retry(&self, message_id: &str, next: Option<OffsetDateTime>) -> Result<(), StoreError> {
+    async fn sms_retry(
+        &self,
+        message_id: &str,
+        next: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
         match next {
             Some(next) => sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL \
@@ -370,7 +404,11 @@ impl AuditStore for SqliteStore {
         audit_in(&mut conn, event).await
     }
 
-    async fn audit_events(&self, account_id: &str, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_events(
+        &self,
+        account_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         sqlx::query("SELECT account_id, kind, inquiry_id, detail, at FROM audit WHERE account_id = ? ORDER BY at DESC LIMIT ?")
             .bind(account_id)
             .bind(limit)

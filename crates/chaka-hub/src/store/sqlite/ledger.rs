@@ -4,11 +4,12 @@
 //! outbox row) in the transaction that makes its last leg final. [`create_legs`] runs inside
 //! the submission transaction of the caller.
 
+use super::{opt_time, time_of};
 use crate::store::ledger::{
     BankClaim, CallbackOutcome, CallbackRecord, ClaimedLeg, DEFAULT_RETENTION, LedgerStore,
     LegAction, LegKey, LegRecord, LegState, Settled, Settlement, answer_fits,
 };
-use crate::store::{StoreError, fmt_time, parse_time};
+use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use chaka_core::{BankCode, InquiryId};
 use chaka_protocol::keys::RecipientPublicKey;
@@ -104,17 +105,6 @@ fn inquiry_id_of(row: &SqliteRow) -> Result<InquiryId, StoreError> {
 fn bank_of(row: &SqliteRow) -> Result<BankCode, StoreError> {
     BankCode::parse(&row.try_get::<String, _>("bank")?)
         .map_err(|_| StoreError::Corrupt("legs.bank"))
-}
-
-fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
-    parse_time(&row.try_get::<String, _>(column)?)
-}
-
-fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-    row.try_get::<Option<String>, _>(column)?
-        .as_deref()
-        .map(parse_time)
-        .transpose()
 }
 
 fn state_of(row: &SqliteRow) -> Result<LegState, StoreError> {

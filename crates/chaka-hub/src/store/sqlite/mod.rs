@@ -2,15 +2,18 @@
 //! survives power loss), foreign keys on, migrations from `migrations/sqlite` embedded.
 
 mod accounts;
+mod inquiries;
 pub mod ledger;
-// mod inquiries; (enabled once the ledger lands)
 
-use super::StoreError;
+use super::{StoreError, parse_time};
+use sqlx::Row;
 use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+use time::OffsetDateTime;
 
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -43,4 +46,19 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// A nullable stored time.
+pub(crate) fn opt_time(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let value: Option<String> = row.try_get(column)?;
+    value.as_deref().map(parse_time).transpose()
+}
+
+/// A stored time.
+pub(crate) fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    let value: String = row.try_get(column)?;
+    parse_time(&value)
 }

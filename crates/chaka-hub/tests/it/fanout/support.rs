@@ -337,11 +337,16 @@ impl Hub {
 
     /// Creates an open inquiry of Li Mei at `banks`, with its legs, as the submission does.
     pub async fn submit(&mut self, banks: &[&str]) -> InquiryId {
+        self.submit_named(banks, NAME).await
+    }
+
+    /// [`Hub::submit`] with another subject name.
+    pub async fn submit_named(&mut self, banks: &[&str], name: &str) -> InquiryId {
         let now = self.now();
         let id = InquiryId::generate(now);
         let user = RecipientKeyPair::generate();
         let subject =
-            serde_json::json!({"name": NAME, "id_number": id_number().as_str(), "phone": PHONE});
+            serde_json::json!({"name": name, "id_number": id_number().as_str(), "phone": PHONE});
         let deadline = now + Duration::hours(24);
         let mut tx = self.pool.begin().await.unwrap();
         sqlx::query(

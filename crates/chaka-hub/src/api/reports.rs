@@ -1,0 +1,44 @@
+//! Opening a report with the payment PIN. The hub unseals the banks' answers in memory, renders
+//! them and forgets the plaintext; wrong PINs count towards the 24-hour lock. The rules live in
+//! `crate::report` and `crate::pin`.
+
+use super::extract::{ApiJson, Caller};
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::report::Report;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// The payment PIN.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenReport {
+    /// 6 digits.
+    pub pin: String,
+}
+
+/// Opens the report of a final inquiry.
+#[utoipa::path(
+    post, path = "/inquiries/{inquiry_id}/report", tag = "reports",
+    params(("inquiry_id" = String, Path, description = "The inquiry's id.")),
+    request_body = OpenReport,
+    responses((status = 200, description = "The opened report.", body = Report)),
+    security(("bearer" = []), ("cookie" = [])),
+    extensions(("x-problem-codes" = json!([
+        "not_found", "report_not_ready", "report_gone", "report_unreadable", "pin_not_set", "wrong_pin", "pin_locked"
+    ])))
+)]
+pub async fn open(
+    State(hub): State<Arc<Hub>>,
+    caller: Caller,
+    Path(inquiry_id): Path<String>,
+    ApiJson(request): ApiJson<OpenReport>,
+) -> Result<Json<Report>, ApiError> {
+    Ok(Json(
+        hub.open_report(&caller.account, &inquiry_id, &request.pin)
+            .await?,
+    ))
+}
