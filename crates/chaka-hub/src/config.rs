@@ -37,6 +37,17 @@ pub struct HubConfig {
     pub identity: IdentityConfig,
     /// Argon2id cost for passwords, PINs and the PIN-derived key.
     pub kdf: KdfConfig,
+    /// The background workers (fan-out and SMS).
+    pub workers: Workers,
+}
+
+/// Background worker settings.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Workers {
+    /// How long a worker holds claimed work (a ledger leg, an SMS) before another worker, or
+    /// the same hub restarted, may take it over, seconds.
+    pub lease_secs: i64,
 }
 
 /// Which regions (province prefixes) and banks are open.
@@ -147,6 +158,7 @@ impl Default for HubConfig {
                 iterations: 2,
                 parallelism: 1,
             },
+            workers: Workers { lease_secs: 30 },
         }
     }
 }
@@ -231,7 +243,12 @@ impl HubConfig {
             figment = figment.merge(Toml::file(file));
         }
         let config: HubConfig = figment
-            .merge(Env::prefixed("CHAKA_").split("__"))
+            // CHAKA_LOG (the log filter) and CHAKA_FAILPOINT (crash tests) are not settings.
+            .merge(
+                Env::prefixed("CHAKA_")
+                    .ignore(&["log", "failpoint"])
+                    .split("__"),
+            )
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string().replace('\n', " ")))?;
         config.validate()?;
@@ -250,6 +267,7 @@ impl HubConfig {
             ("rules.otp_per_phone_per_hour", r.otp_per_phone_per_hour),
             ("rules.session_idle_minutes", r.session_idle_minutes),
             ("rules.session_absolute_hours", r.session_absolute_hours),
+            ("workers.lease_secs", self.workers.lease_secs),
         ];
         for (name, value) in positive {
             if value <= 0 {

@@ -10,6 +10,7 @@ pub mod banks;
 pub mod config;
 pub mod connector;
 pub mod error;
+pub mod failpoint;
 pub mod fanout;
 pub mod hub;
 pub mod identity;

@@ -13,7 +13,6 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
-const LEASE: time::Duration = time::Duration::seconds(60);
 const MAX_ATTEMPTS: i64 = 12;
 const BATCH: i64 = 32;
 
@@ -35,6 +34,7 @@ pub struct Notifier {
     vault: Arc<Vault>,
     clock: SharedClock,
     owner: String,
+    lease: time::Duration,
 }
 
 impl Notifier {
@@ -52,13 +52,24 @@ impl Notifier {
             vault,
             clock,
             owner,
+            lease: time::Duration::seconds(30),
         }
+    }
+
+    /// How long a claimed message is held before another worker may take it over.
+    pub fn with_lease(mut self, lease: time::Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// Delivers every due message once; returns how many were handed to the gateway.
     pub async fn tick(&self) -> usize {
         let now = self.clock.now();
-        let claimed = match self.store.claim_sms(&self.owner, now, LEASE, BATCH).await {
+        let claimed = match self
+            .store
+            .claim_sms(&self.owner, now, self.lease, BATCH)
+            .await
+        {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the SMS outbox");
@@ -83,6 +94,9 @@ impl Notifier {
                 return false;
             }
         };
+        if m.template == "report_ready" {
+            crate::failpoint::reach(crate::failpoint::NOTIFY_BEFORE_READY_SMS).await;
+        }
         match self.gateway.send(&sms).await {
             Ok(_) => {
                 if let Err(e) = self.store.sms_sent(&m.message_id, self.clock.now()).await {

@@ -195,6 +195,7 @@ impl Runtime {
             SqliteLedger::new(store.pool().clone()).with_retention(config.rules.retention()),
         );
         let mut fanout_config = FanoutConfig::new(format!("hub-{}", std::process::id()));
+        fanout_config.lease = time::Duration::seconds(config.workers.lease_secs);
         fanout_config.callback_url = Some(
             format!(
                 "{}/chaka/v1/callbacks",

@@ -206,7 +206,13 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
     );
     let any_route = ANY_ROUTE
         .iter()
-        .map(|c| format!("`{c}` ({}): {}", codes::status_of(c).as_u16(), codes::title_of(c)))
+        .map(|c| {
+            format!(
+                "`{c}` ({}): {}",
+                codes::status_of(c).as_u16(),
+                codes::title_of(c)
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ");
     let description = doc.info.description.get_or_insert_with(String::new);

@@ -447,6 +447,7 @@ impl Fanout {
             }
             let batch = InquiryBatch::new(part);
             let result = inner.connector.send(bank, &batch).await;
+            crate::failpoint::reach(crate::failpoint::FANOUT_AFTER_SEND).await;
             requests += 1;
             let mut part = batch.inquiries;
             if let Ok(Delivery::Refused {

@@ -5,7 +5,7 @@
 
 mod lookups;
 
-use crate::kit::{Auth, PASSWORD, TestApp, person, spawn_hub};
+use crate::kit::{Auth, PASSWORD, TestApp, person, spawn_hub, spawn_hub_with};
 use chaka_hub::error::codes;
 use reqwest::Method;
 use serde_json::json;
@@ -235,6 +235,19 @@ async fn sessions_work_by_bearer_and_cookie_and_are_listed_and_revoked() {
     app.get_me(Auth::Bearer(&token))
         .await
         .assert_problem(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_hub_is_served_over_https() {
+    let app = spawn_hub_with(|config| config.public_url = "https://hub.example".into()).await;
+    let p = person(0);
+    app.register(&p).await.assert_status(201);
+    let login = app.post_session(&p.phone, PASSWORD).await;
+    let cookie = login.header("set-cookie").unwrap();
+    assert!(
+        cookie.ends_with("; HttpOnly; SameSite=Strict; Path=/; Secure"),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]

@@ -5,10 +5,9 @@
 //! gateway, and the fan-out and notifier driven one iteration at a time by the test. The
 //! router is served on 127.0.0.1:0; `TestApp` has one helper per endpoint.
 
-use chaka_bank::r#gen::{GenOptions, OutputFormat};
 use chaka_bank::node::{AnswerMode, BankNode, FaultConfig, NodeSettings};
 use chaka_bank::store::CardStore;
-use chaka_core::{BankCode, Clock, ManualClock, Phone, SharedClock};
+use chaka_core::{BankCode, Clock, ManualClock, SharedClock};
 use chaka_hub::banks::HubBanks;
 use chaka_hub::config::HubConfig;
 use chaka_hub::connector::{Connector, ConnectorSettings};
@@ -24,13 +23,17 @@ use chaka_hub::vault::{FieldPurpose, KdfParams, Secrets, Vault};
 use chaka_protocol::keys::{KeyId, KeySet, KnownKey, SigningKeyPair};
 use chaka_protocol::limits::Limits;
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 use time::macros::datetime;
-use time::{Date, Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime};
+
+mod population;
+mod steps;
+
+pub use population::{Person, person, population};
 
 /// The clock's start: four weeks after the population's reference date.
 pub const START: OffsetDateTime = datetime!(2026-11-28 02:00 UTC);
@@ -42,94 +45,6 @@ pub const YUNNAN_ONLY: &str = "YNRCC";
 pub const PASSWORD: &str = "chaka-2026!";
 /// A PIN that passes the rules for the demo people.
 pub const PIN: &str = "902741";
-
-/// A person of the generated population (`people.jsonl`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Person {
-    pub id_number: String,
-    pub name: String,
-    pub region: String,
-    pub phone: String,
-}
-
-/// A card of the generated population (`cards.jsonl`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Card {
-    pub id_number: String,
-    pub bank: String,
-    pub pan: String,
-    pub kind: String,
-    pub status: String,
-    pub reserved_phone: Option<String>,
-    pub cnp_enabled: bool,
-    pub bank_id_doc_expires: String,
-}
-
-impl Card {
-    /// The listing rules: not closed, the reserved phone is the person's current phone, the
-    /// ID document on file has not expired, card-not-present enabled.
-    pub fn is_listed(&self, phone: &str, today: Date) -> bool {
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        let expires = Date::parse(&self.bank_id_doc_expires, &format).unwrap();
-        self.status != "closed"
-            && self.reserved_phone.as_deref() == Some(phone)
-            && expires >= today
-            && self.cnp_enabled
-    }
-}
-
-/// The generated population, shared by every test of the binary.
-pub struct Population {
-    pub dir: PathBuf,
-    pub people: Vec<Person>,
-    pub cards: Vec<Card>,
-}
-
-fn lines<T: for<'de> Deserialize<'de>>(path: PathBuf) -> Vec<T> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Generates (once per test binary) 300 people with card stores for [`BANKS`], the citizen
-/// registry and the JSON Lines export.
-pub fn population() -> &'static Population {
-    static POPULATION: OnceLock<Population> = OnceLock::new();
-    POPULATION.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("api-population-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
-        let mut options = GenOptions::new(20261128, 300, &dir);
-        options.banks = Some(BANKS.iter().map(|b| BankCode::parse(b).unwrap()).collect());
-        options.format = OutputFormat::Both;
-        // Its own thread and runtime: the population outlives the test that made it.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime
-                .block_on(chaka_bank::r#gen::generate(&options, &|_, _| {}))
-                .unwrap();
-        })
-        .join()
-        .unwrap();
-        Population {
-            people: lines(dir.join(chaka_bank::r#gen::PEOPLE_FILE)),
-            cards: lines(dir.join(chaka_bank::r#gen::CARDS_FILE)),
-            dir,
-        }
-    })
-}
-
-/// Demo person `i` (0: Shanghai, 8 cards; 3: Beijing, region not open; 4: no cards).
-pub fn person(i: usize) -> Person {
-    population().people[i].clone()
-}
 
 /// What an API call answered.
 #[derive(Debug)]
@@ -551,133 +466,5 @@ impl TestApp {
     pub async fn get_audit(&self, token: &str) -> ApiResponse {
         self.call(Method::GET, "/api/v1/audit", Auth::Bearer(token), None)
             .await
-    }
-
-    // --- the steps of a user --------------------------------------------------------------
-
-    /// Delivers the SMS outbox once.
-    pub async fn deliver_sms(&self) -> usize {
-        self.notifier.tick().await
-    }
-
-    /// The latest code delivered to `phone`.
-    pub async fn last_code_to(&self, phone: &str) -> String {
-        self.deliver_sms().await;
-        self.sms
-            .last_code_to(&Phone::parse(phone).unwrap())
-            .expect("a code was sent")
-    }
-
-    /// Messages of `template` delivered to `phone`.
-    pub fn sms_to(&self, phone: &str, template: &str) -> usize {
-        let phone = Phone::parse(phone).unwrap();
-        self.sms
-            .sent_to(&phone)
-            .iter()
-            .filter(|s| s.template == template)
-            .count()
-    }
-
-    /// Waits out the resend interval, asks for a code and reads it from the phone.
-    pub async fn code(
-        &self,
-        auth: Auth<'_>,
-        purpose: &str,
-        phone: &str,
-        send_phone: bool,
-    ) -> String {
-        self.advance(Duration::seconds(61));
-        let body = if send_phone {
-            json!({ "purpose": purpose, "phone": phone })
-        } else {
-            json!({ "purpose": purpose })
-        };
-        self.post_code(auth, body).await.assert_status(202);
-        self.last_code_to(phone).await
-    }
-
-    /// The registration body of `p` with `code`.
-    pub fn registration(p: &Person, code: &str) -> Value {
-        json!({ "name": p.name, "id_number": p.id_number, "phone": p.phone, "code": code, "password": PASSWORD, "lang": "zh" })
-    }
-
-    /// Registers `p` (code, then account).
-    pub async fn register(&self, p: &Person) -> ApiResponse {
-        let code = self.code(Auth::None, "register", &p.phone, true).await;
-        self.post_account(Self::registration(p, &code)).await
-    }
-
-    /// Logs in; returns the token.
-    pub async fn login(&self, phone: &str) -> String {
-        let response = self.post_session(phone, PASSWORD).await;
-        response.assert_status(201);
-        response.body["token"].as_str().unwrap().to_owned()
-    }
-
-    /// Registers and logs in `p`; returns the token.
-    pub async fn signed_up(&self, p: &Person) -> String {
-        self.register(p).await.assert_status(201);
-        self.login(&p.phone).await
-    }
-
-    /// Registers, logs in and sets the PIN; returns the token.
-    pub async fn ready(&self, p: &Person) -> String {
-        let token = self.signed_up(p).await;
-        self.post_pin(&token, PIN).await.assert_status(204);
-        token
-    }
-
-    /// A submission body with the current agreement.
-    pub fn submission(banks: &[&str], code: &str) -> Value {
-        json!({ "banks": banks, "consent_version": chaka_hub::agreement::VERSION, "consent_lang": "zh", "code": code })
-    }
-
-    /// Asks for the inquiry code and reads it.
-    pub async fn inquiry_code(&self, token: &str, phone: &str) -> String {
-        self.advance(Duration::seconds(61));
-        self.post_inquiry_code(token).await.assert_status(202);
-        self.last_code_to(phone).await
-    }
-
-    /// Asks for a code and submits a lookup at `banks` under a fresh key.
-    pub async fn lookup(&self, token: &str, phone: &str, banks: &[&str]) -> ApiResponse {
-        let code = self.inquiry_code(token, phone).await;
-        let key = uuid::Uuid::now_v7().to_string();
-        self.post_inquiry(token, Some(&key), Self::submission(banks, &code))
-            .await
-    }
-
-    /// Runs the fan-out until nothing is due, then delivers the SMS outbox.
-    pub async fn fan_out(&self) {
-        for _ in 0..5 {
-            let report = self.fanout.tick(self.now()).await.unwrap();
-            if report.claimed == 0 && report.expired == 0 {
-                break;
-            }
-        }
-        self.deliver_sms().await;
-    }
-
-    /// A final report of `p` at every bank: returns (token, inquiry id).
-    pub async fn final_report(&self, p: &Person) -> (String, String) {
-        let token = self.ready(p).await;
-        let submitted = self.lookup(&token, &p.phone, BANKS).await;
-        submitted.assert_status(201);
-        self.fan_out().await;
-        let id = submitted.body["inquiry_id"].as_str().unwrap().to_owned();
-        assert_eq!(
-            self.get_inquiry(&token, &id).await.body["inquiry"]["state"],
-            "final"
-        );
-        (token, id)
-    }
-
-    /// Rows of a table (for "nothing changed" checks).
-    pub async fn count(&self, table: &'static str) -> i64 {
-        // Table names come from the tests only.
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-            .fetch_one(self.store.pool())
-            .await
-            .unwrap()
     }
 }

@@ -28,6 +28,8 @@ pub struct BenchArgs {
 enum BenchTarget {
     /// Answered inquiries per second of one bank node over loopback HTTP.
     Bank(BankBench),
+    /// The hub end to end: completed 14-bank inquiries per second through the public API.
+    Hub(crate::cmd::bench_hub::HubBench),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +59,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     crate::logging::init_with_default("warn");
     match args.target {
         BenchTarget::Bank(b) => bank(b).await,
+        BenchTarget::Hub(h) => Box::pin(crate::cmd::bench_hub::run(h)).await,
     }
 }
 

@@ -154,19 +154,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    let config = HubConfig {
-        listen: address,
-        public_url: format!("http://{address}"),
-        database: args.data.join("hub.sqlite"),
-        banks_file,
-        secrets_file: secrets,
-        signing_key: keys.join("hub.pem"),
-        identity: IdentityConfig::Sandbox {
-            citizens: population.join(chaka_bank::r#gen::CITIZENS_FILE),
-        },
-        sms: SmsConfig::Console,
-        ..HubConfig::default()
+    // Defaults and CHAKA_* variables (e.g. CHAKA_RULES__COOLDOWN_DAYS), then the demo's own
+    // files and addresses.
+    let mut config = HubConfig::load(None)?;
+    config.listen = address;
+    config.public_url = format!("http://{address}");
+    config.database = args.data.join("hub.sqlite");
+    config.banks_file = banks_file;
+    config.secrets_file = secrets;
+    config.signing_key = keys.join("hub.pem");
+    config.identity = IdentityConfig::Sandbox {
+        citizens: population.join(chaka_bank::r#gen::CITIZENS_FILE),
     };
+    config.sms = SmsConfig::Console;
     config.validate()?;
     let console = Arc::new(ConsoleGateway::stdout());
     let (runtime, router) = Runtime::start(config, clock.clone(), Some(console.clone())).await?;

@@ -2,6 +2,7 @@
 
 pub mod bank;
 pub mod bench;
+pub mod bench_hub;
 pub mod demo;
 #[path = "gen.rs"]
 pub mod generate;

@@ -114,6 +114,11 @@ async fn the_whole_lookup_from_registration_to_the_opened_report() {
         1,
         "exactly one ready SMS"
     );
+    for node in &app.nodes {
+        let stats = node.stats();
+        let seen = (stats.requests, stats.answers, stats.bad_signatures);
+        assert_eq!(seen, (1, 1, 0), "{}", node.bank());
+    }
 
     let wrong = app.post_report(&token, &id, "902742").await;
     wrong.assert_problem(403, "wrong_pin");

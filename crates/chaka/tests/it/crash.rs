@@ -1,0 +1,289 @@
+//! Crashes at the worst moments: the real binary is killed with SIGKILL while a bank's answer
+//! is in flight (answered but not stored) and again after the report became final but before
+//! its SMS was sent; after each restart the hub carries on from the database, and in the end
+//! there is exactly one report and exactly one "report ready" SMS.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PHONE: &str = "13788000007"; // demo person 6
+const PASSWORD: &str = "chaka-demo-2021";
+const READY_SMS: &str = "报告已生成";
+
+/// A `chaka demo` process whose output is collected line by line.
+struct Demo {
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Demo {
+    fn start(data: &std::path::Path, port: u16, failpoint: Option<&str>) -> Demo {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chaka"));
+        command
+            .args([
+                "demo",
+                "--quick",
+                "--people",
+                "300",
+                "--data",
+                data.to_str().unwrap(),
+            ])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--banks-listen",
+                "127.0.0.1:0",
+            ])
+            .env("CHAKA_LOG", "warn")
+            .env("CHAKA_WORKERS__LEASE_SECS", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        match failpoint {
+            Some(point) => command.env("CHAKA_FAILPOINT", point),
+            None => command.env_remove("CHAKA_FAILPOINT"),
+        };
+        let mut child = command.spawn().expect("chaka runs");
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut out = output.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            });
+        }
+        let demo = Demo { child, output };
+        demo.wait_for("The hub is up", Duration::from_secs(120));
+        demo
+    }
+
+    fn text(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the output contains `marker` (the process reports progress on its own).
+    fn wait_for(&self, marker: &str, limit: Duration) {
+        let started = Instant::now();
+        while !self.text().contains(marker) {
+            assert!(
+                started.elapsed() < limit,
+                "no {marker:?} within {limit:?}:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(mut self) -> String {
+        self.child.kill().unwrap(); // SIGKILL
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        self.text()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn last_code(output: &str) -> String {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("[SMS → 137****0007]") && l.contains("验证码"))
+        .expect("an SMS code was printed");
+    let start = line.find("验证码").unwrap() + "验证码".len();
+    line[start..].chars().take(6).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_and_one_sms() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    let http = reqwest::Client::new();
+    let mut outputs = Vec::new();
+
+    // 1. Submit, then die right after a bank answered, before the answer is stored.
+    let demo = Demo::start(&data, port, Some("fanout:after_send"));
+    let (status, session) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/sessions"),
+        None,
+        Some(json!({ "phone": PHONE, "password": PASSWORD })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+    let (status, banks) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{api}/banks"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{banks}");
+    let codes: Vec<String> = banks
+        .as_array()
+        .or_else(|| banks["banks"].as_array())
+        .unwrap()
+        .iter()
+        .map(|b| b["code"].as_str().unwrap().to_owned())
+        .collect();
+    let (status, _) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/inquiries/code"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    demo.wait_for(
+        "[SMS → 137****0007] 【查卡】验证码",
+        Duration::from_secs(20),
+    );
+    let body = json!({ "banks": codes, "consent_version": "2026-11-v1", "consent_lang": "zh", "code": last_code(&demo.text()) });
+    let (status, submitted) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/inquiries"),
+        Some(&token),
+        Some(body),
+        Some("crash-test"),
+    )
+    .await;
+    assert_eq!(status, 201, "{submitted}");
+    let inquiry_id = submitted["inquiry_id"].as_str().unwrap().to_owned();
+    demo.wait_for("FAILPOINT fanout:after_send", Duration::from_secs(30));
+    outputs.push(demo.kill());
+
+    // 2. Restart; the legs are taken over once their lease expires; die after the report is
+    //    final, before its SMS goes out.
+    let demo = Demo::start(&data, port, Some("notify:before_ready_sms"));
+    demo.wait_for("FAILPOINT notify:before_ready_sms", Duration::from_secs(60));
+    outputs.push(demo.kill());
+
+    // 3. Restart without crash points: the SMS goes out once; the report opens.
+    let demo = Demo::start(&data, port, None);
+    demo.wait_for(READY_SMS, Duration::from_secs(30));
+    let (status, session) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/sessions"),
+        None,
+        Some(json!({ "phone": PHONE, "password": PASSWORD })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+    let (status, list) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{api}/inquiries"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let list = list
+        .as_array()
+        .or_else(|| list["inquiries"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(list.len(), 1, "exactly one inquiry: {list:?}");
+    let pin = demo
+        .text()
+        .lines()
+        .find(|l| l.contains("#6 "))
+        .and_then(|l| l.split("PIN ").nth(1))
+        .map(|rest| rest.chars().take(6).collect::<String>())
+        .unwrap();
+    let (status, report) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/inquiries/{inquiry_id}/report"),
+        Some(&token),
+        Some(json!({ "pin": pin })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert!(report["summary"]["cards"].as_u64().unwrap() > 0, "{report}");
+    // Let any duplicate show itself before counting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    outputs.push(demo.kill());
+    let all = outputs.concat();
+    assert_eq!(
+        all.matches(READY_SMS).count(),
+        1,
+        "exactly one ready SMS:\n{all}"
+    );
+    assert!(!outputs[0].contains(READY_SMS) && !outputs[1].contains(READY_SMS));
+
+    // The database agrees: one report, one ready message, sent.
+    let url = format!("sqlite://{}?mode=ro", data.join("hub.sqlite").display());
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT idempotency_key, state FROM outbox WHERE template = 'report_ready'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![(format!("ready:{inquiry_id}"), "sent".to_owned())]
+    );
+    let (inquiries,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inquiries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(inquiries, 1);
+}
