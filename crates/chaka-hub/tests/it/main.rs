@@ -4,3 +4,4 @@
 mod api;
 mod fanout;
 mod kit;
+mod privacy;
