@@ -29,6 +29,9 @@ pub struct Hub {
     pub banks: Arc<HubBanks>,
     /// A password hash to verify against when the phone is unknown (equal work either way).
     pub(crate) dummy_password_hash: String,
+    /// Wakes the fan-out after a submission (set by the runtime once the fan-out exists; without
+    /// it, new legs wait for the fan-out's next poll).
+    pub fanout: std::sync::OnceLock<crate::fanout::Fanout>,
 }
 
 impl Hub {
@@ -52,6 +55,7 @@ impl Hub {
             notifier,
             banks,
             dummy_password_hash,
+            fanout: std::sync::OnceLock::new(),
         })
     }
 }

@@ -229,6 +229,9 @@ impl Hub {
         match self.store.submit(&inquiry, &guard).await? {
             Submitted::Created => {
                 self.notifier.wake();
+                if let Some(fanout) = self.fanout.get() {
+                    fanout.wake();
+                }
                 tracing::info!(inquiry = %inquiry_id, banks = inquiry.banks.len(), "inquiry submitted");
                 Ok((201, body))
             }

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod inquiry;
 pub mod notify;
 pub mod otp;
+pub mod outbound;
 pub mod pin;
 pub mod pin_policy;
 pub mod report;

@@ -211,8 +211,10 @@ impl Runtime {
             Arc::new(opener),
             clock.clone(),
             fanout_config,
-        )
-        .spawn();
+        );
+        // A submission wakes the fan-out at once instead of waiting for its next poll.
+        let _ = hub.fanout.set(fanout.clone());
+        let fanout = fanout.spawn();
 
         let (stop, stopped) = watch::channel(false);
         let notifier = Notifier::new(

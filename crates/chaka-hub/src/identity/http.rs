@@ -1,15 +1,15 @@
 //! [`HttpVerifier`]: asks a national ID-check service with a signed JSON POST
 //! (`{name, id_number, phone}`, RFC 9421 signature by the hub's key) and maps its
-//! `{"verdict": "verified" | "name_mismatch" | "unknown" | "phone_not_owned"}` answer. Plain
-//! HTTP only for now: the workspace builds reqwest without TLS, so `https://` is refused at
-//! construction; personal data must not cross an untrusted network until TLS is enabled
-//! (reqwest's `rustls` feature). The answer's signature is not checked yet.
+//! `{"verdict": "verified" | "name_mismatch" | "unknown" | "phone_not_owned"}` answer. The
+//! transport rules (plain HTTP only for now: personal data must not cross an untrusted network
+//! until TLS is enabled) are [`crate::outbound`]'s. The answer's signature is not checked yet.
 
 use super::{IdentityError, IdentityVerdict, IdentityVerifier};
+use crate::outbound::{Outbound, OutboundError, is_retryable_status};
 use async_trait::async_trait;
 use chaka_core::{IdNumber, Phone, SharedClock};
 use chaka_protocol::signature::Signer;
-use http::{Method, StatusCode, header};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -29,65 +29,34 @@ struct WireAnswer {
 }
 
 /// A signed HTTP client for an ID-check service.
-#[derive(Clone)]
-pub struct HttpVerifier {
-    http: reqwest::Client,
-    url: reqwest::Url,
-    signer: Signer,
-    clock: SharedClock,
-    timeout: Duration,
-}
+#[derive(Clone, Debug)]
+pub struct HttpVerifier(Outbound);
 
-impl std::fmt::Debug for HttpVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpVerifier")
-            .field("url", &self.url.as_str())
-            .field("key_id", &self.signer.key_id().as_str())
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
+impl From<OutboundError> for IdentityError {
+    fn from(e: OutboundError) -> Self {
+        match e {
+            OutboundError::Permanent(what) => IdentityError::Config(what),
+            OutboundError::Retryable(what) => IdentityError::Unavailable(what),
+        }
     }
 }
 
 impl HttpVerifier {
-    /// A verifier asking `url` (`http://host[:port]/path`, no query), signing with `signer` at
-    /// the time `clock` tells, giving up after `timeout`.
+    /// A verifier at `url` (`http://host[:port]/path`), signing with `signer`.
     pub fn new(
         url: &str,
         signer: Signer,
         clock: SharedClock,
         timeout: Duration,
     ) -> Result<Self, IdentityError> {
-        let url = reqwest::Url::parse(url).map_err(|_| {
-            IdentityError::Config("the identity service URL is not a valid URL".into())
-        })?;
-        if url.scheme() != "http" {
-            return Err(IdentityError::Config(
-                "the identity service URL must be http:// (this build has no TLS)".into(),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            return Err(IdentityError::Config(
-                "the identity service URL must not carry a query, fragment or credentials".into(),
-            ));
-        }
-        if !is_loopback(&url) {
-            tracing::warn!(
-                "the identity service is reached over plain HTTP off this host; names, ID numbers and phones travel unencrypted"
-            );
-        }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| IdentityError::Config("the HTTP client could not be built".into()))?;
-        Ok(Self {
-            http,
+        Ok(Self(Outbound::new(
+            "identity service",
             url,
             signer,
             clock,
             timeout,
-        })
+            "names, ID numbers and phones",
+        )?))
     }
 }
 
@@ -105,87 +74,20 @@ impl IdentityVerifier for HttpVerifier {
             phone: phone.as_str(),
         })
         .map_err(|_| IdentityError::Config("the question could not be encoded".into()))?;
-        let headers = self
-            .signer
-            .sign_request(
-                &Method::POST,
-                self.url.path(),
-                Some("application/json"),
-                &body,
-                self.clock.now(),
-            )
-            .map_err(|e| IdentityError::Config(format!("signing failed: {}", e.code())))?;
-        let response = self
-            .http
-            .post(self.url.clone())
-            .headers(headers)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json")
-            .timeout(self.timeout)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        if status == StatusCode::REQUEST_TIMEOUT
-            || status == StatusCode::TOO_MANY_REQUESTS
-            || status.is_server_error()
-        {
-            return Err(IdentityError::Unavailable(format!(
-                "the identity service answered {}",
-                status.as_u16()
-            )));
+        let (status, answer) = self.0.post(body, &[], MAX_ANSWER_BYTES).await?;
+        if is_retryable_status(status) {
+            return Err(IdentityError::Unavailable(self.0.answered(status)));
         }
         if status != StatusCode::OK {
-            return Err(IdentityError::BadResponse(format!(
-                "the identity service answered {}",
-                status.as_u16()
-            )));
+            return Err(IdentityError::BadResponse(self.0.answered(status)));
         }
-        let body = read_capped(response).await?;
-        let answer: WireAnswer = serde_json::from_slice(&body).map_err(|_| {
+        let answer =
+            answer.ok_or_else(|| IdentityError::BadResponse("the answer is too large".into()))?;
+        let answer: WireAnswer = serde_json::from_slice(&answer).map_err(|_| {
             IdentityError::BadResponse("the answer is not a verdict document".into())
         })?;
         Ok(answer.verdict)
     }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-fn transport_error(e: &reqwest::Error) -> IdentityError {
-    let what = if e.is_timeout() {
-        "the identity service timed out"
-    } else if e.is_connect() {
-        "the identity service could not be reached"
-    } else {
-        "the connection to the identity service failed"
-    };
-    IdentityError::Unavailable(what.into())
-}
-
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, IdentityError> {
-    let too_large = || IdentityError::BadResponse("the answer is too large".into());
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_ANSWER_BYTES {
-            return Err(too_large());
-        }
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

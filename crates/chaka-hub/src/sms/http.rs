@@ -1,14 +1,14 @@
 //! [`HttpGateway`]: POSTs each message as JSON to an SMS gateway, with an `Idempotency-Key`
 //! header and an RFC 9421 signature by the hub's key (the gateway checks it against the hub's
-//! published key), and classifies the answer as sent, retryable or permanent. Plain HTTP only
-//! for now: the workspace builds reqwest without TLS, so an `https://` URL is refused at
-//! construction (enable reqwest's `rustls` feature before talking to a gateway off-host).
+//! published key), and classifies the answer as sent, retryable or permanent. The transport
+//! rules (plain HTTP only for now, no redirects, capped answers) are [`crate::outbound`]'s.
 
 use super::{Sms, SmsError, SmsGateway, SmsReceipt};
+use crate::outbound::{Outbound, OutboundError, is_retryable_status};
 use async_trait::async_trait;
 use chaka_core::SharedClock;
 use chaka_protocol::signature::Signer;
-use http::{Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -25,74 +25,43 @@ struct WireSms<'a> {
 }
 
 /// A signed HTTP client for one SMS gateway.
-#[derive(Clone)]
-pub struct HttpGateway {
-    http: reqwest::Client,
-    url: reqwest::Url,
-    signer: Signer,
-    clock: SharedClock,
-    timeout: Duration,
-}
+#[derive(Clone, Debug)]
+pub struct HttpGateway(Outbound);
 
-impl std::fmt::Debug for HttpGateway {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpGateway")
-            .field("url", &self.url.as_str())
-            .field("key_id", &self.signer.key_id().as_str())
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
+impl From<OutboundError> for SmsError {
+    fn from(e: OutboundError) -> Self {
+        match e {
+            OutboundError::Permanent(what) => SmsError::Permanent(what),
+            OutboundError::Retryable(what) => SmsError::Retryable(what),
+        }
     }
 }
 
 impl HttpGateway {
     /// A gateway at `url` (`http://host[:port]/path`, no query), signing with `signer` at the
-    /// time `clock` tells, giving up on a request after `timeout`. A URL that is not plain
-    /// HTTP is a [`SmsError::Permanent`] configuration error.
+    /// clock's time; a URL that is not plain HTTP is a [`SmsError::Permanent`] configuration
+    /// error.
     pub fn new(
         url: &str,
         signer: Signer,
         clock: SharedClock,
         timeout: Duration,
     ) -> Result<Self, SmsError> {
-        let url = reqwest::Url::parse(url)
-            .map_err(|_| SmsError::Permanent("the SMS gateway URL is not a valid URL".into()))?;
-        if url.scheme() != "http" {
-            return Err(SmsError::Permanent(
-                "the SMS gateway URL must be http:// (this build has no TLS)".into(),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            return Err(SmsError::Permanent(
-                "the SMS gateway URL must not carry a query, fragment or credentials".into(),
-            ));
-        }
-        if !is_loopback(&url) {
-            tracing::warn!(
-                "the SMS gateway is reached over plain HTTP off this host; message texts (with codes) travel unencrypted"
-            );
-        }
-        // Redirects are not followed: a signed request names its path, and message texts
-        // must not wander to another host.
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| SmsError::Permanent("the HTTP client could not be built".into()))?;
-        Ok(Self {
-            http,
+        Ok(Self(Outbound::new(
+            "SMS gateway",
             url,
             signer,
             clock,
             timeout,
-        })
+            "message texts (with codes)",
+        )?))
     }
 }
 
 #[async_trait]
 impl SmsGateway for HttpGateway {
     async fn send(&self, sms: &Sms) -> Result<SmsReceipt, SmsError> {
-        let key = http::HeaderValue::from_str(&sms.idempotency_key).map_err(|_| {
+        let key = HeaderValue::from_str(&sms.idempotency_key).map_err(|_| {
             SmsError::Permanent("the idempotency key is not a valid header value".into())
         })?;
         let body = serde_json::to_vec(&WireSms {
@@ -102,92 +71,34 @@ impl SmsGateway for HttpGateway {
             template: sms.template,
         })
         .map_err(|_| SmsError::Permanent("the message could not be encoded".into()))?;
-        let headers = self
-            .signer
-            .sign_request(
-                &Method::POST,
-                self.url.path(),
-                Some("application/json"),
-                &body,
-                self.clock.now(),
+        let (status, answer) = self
+            .0
+            .post(
+                body,
+                &[(HeaderName::from_static("idempotency-key"), key)],
+                MAX_ANSWER_BYTES,
             )
-            .map_err(|e| SmsError::Permanent(format!("signing failed: {}", e.code())))?;
-        let response = self
-            .http
-            .post(self.url.clone())
-            .headers(headers)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("idempotency-key", key)
-            .timeout(self.timeout)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status();
+            .await?;
         if status.is_success() {
             // The gateway took the message: whatever the body, it must not be sent again.
-            let answer = read_capped(response).await;
             return Ok(SmsReceipt {
                 message_id: answer.as_deref().and_then(message_id),
             });
         }
-        Err(classify(status))
+        Err(self.classify(status))
     }
 }
 
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// 408, 429 and 5xx: retry; any other non-2xx (4xx, unexpected 1xx/3xx): permanent.
-fn classify(status: StatusCode) -> SmsError {
-    let what = format!("the SMS gateway answered {}", status.as_u16());
-    if status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
-    {
-        SmsError::Retryable(what)
-    } else {
-        SmsError::Permanent(what)
-    }
-}
-
-/// No answer at all: always worth another try with the same idempotency key.
-fn transport_error(e: &reqwest::Error) -> SmsError {
-    if e.is_builder() {
-        return SmsError::Permanent("the request could not be built".into());
-    }
-    let what = if e.is_timeout() {
-        "the SMS gateway timed out"
-    } else if e.is_connect() {
-        "the SMS gateway could not be reached"
-    } else {
-        "the connection to the SMS gateway failed"
-    };
-    SmsError::Retryable(what.into())
-}
-
-/// The body, if it is small; `None` when it is large or cannot be read.
-async fn read_capped(mut response: reqwest::Response) -> Option<Vec<u8>> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return None;
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.ok()? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_ANSWER_BYTES {
-            return None;
+impl HttpGateway {
+    /// 408, 429 and 5xx: retry; any other non-2xx (4xx, unexpected 1xx/3xx): permanent.
+    fn classify(&self, status: StatusCode) -> SmsError {
+        let what = self.0.answered(status);
+        if is_retryable_status(status) {
+            SmsError::Retryable(what)
+        } else {
+            SmsError::Permanent(what)
         }
     }
-    Some(body)
 }
 
 /// `message_id` (or `id`) of a JSON object answer, when it is a short string or a number.

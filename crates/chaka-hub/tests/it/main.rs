@@ -4,4 +4,5 @@
 mod api;
 mod fanout;
 mod kit;
+mod logs;
 mod privacy;

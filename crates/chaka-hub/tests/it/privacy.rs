@@ -4,33 +4,12 @@
 //! WAL, or any log line; the ID number, name and phone are stored only sealed.
 
 use crate::kit::*;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::logs::Capture;
 
 #[tokio::test]
 async fn no_id_number_phone_pin_or_card_number_is_stored_or_logged_in_clear() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     // A current-thread runtime: the hub, its server and the bank nodes log through this.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start();
 
     let app = spawn_hub().await;
     let p = person(0);
@@ -61,7 +40,7 @@ async fn no_id_number_phone_pin_or_card_number_is_stored_or_logged_in_clear() {
         sentinels.push(("card middle digits", pan[4..pan.len() - 4].to_owned()));
     }
 
-    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let logs = capture.text();
     assert!(logs.contains("inquiry submitted"), "the capture works");
     let database = app.hub.config.database.clone();
     let mut files = vec![("logs".to_owned(), logs.into_bytes())];

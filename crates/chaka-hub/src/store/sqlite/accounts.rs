@@ -146,7 +146,7 @@ impl AccountStore for SqliteStore {
         keep: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE accounts SET password_hash = ? WHERE account_id = ?")
             .bind(hash)
             .bind(account_id)
@@ -221,7 +221,7 @@ impl AccountStore for SqliteStore {
         keep: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE accounts SET phone_index = ?, phone_sealed = ?, phone_changed_at = ? WHERE account_id = ?")
             .bind(phone_index.as_slice())
             .bind(phone_sealed)
@@ -340,7 +340,7 @@ impl CodeStore for SqliteStore {
         now: OffsetDateTime,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE otps SET used_at = ? WHERE phone_index = ? AND purpose = ? AND used_at IS NULL",
         )
@@ -386,7 +386,7 @@ impl CodeStore for SqliteStore {
         now: OffsetDateTime,
         max_attempts: i64,
     ) -> Result<CodeCheck, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
             "SELECT otp_id, code_hash, attempts FROM otps WHERE phone_index = ? AND purpose = ? AND used_at IS NULL \
              AND expires_at > ? AND attempts < ? ORDER BY created_at DESC LIMIT 1",

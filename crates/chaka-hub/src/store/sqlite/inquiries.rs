@@ -173,7 +173,7 @@ impl InquiryStore for SqliteStore {
     }
 
     async fn purge_due(&self, now: OffsetDateTime) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let due: Vec<(String, String)> = sqlx::query(
             "SELECT inquiry_id, account_id FROM inquiries WHERE state = 'final' AND purge_after <= ?",
         )
