@@ -1,6 +1,7 @@
 //! Signed JSON POSTs to the services outside the hub (the SMS gateway, the national ID-check
-//! service): the URL rules (plain `http://` only — this build has no TLS, see `docs/hub.md` —,
-//! no query, fragment or credentials), one client per service that never follows redirects, the
+//! service): the URL rules (`https://`, or `http://` with a warning when the host is not this
+//! machine; no query, fragment or credentials), one client per service that never follows
+//! redirects and verifies TLS certificates against the system's roots, the
 //! RFC 9421 signature by the hub's key, answers read up to a cap, and failures told apart as
 //! worth another try or not. Messages name the service, never a value that was sent.
 
@@ -66,7 +67,7 @@ impl Outbound {
                 "the {service} URL must not carry a query, fragment or credentials"
             )));
         }
-        if !is_loopback(&url) {
+        if url.scheme() == "http" && !is_loopback(&url) {
             tracing::warn!(
                 "the {service} is reached over plain HTTP off this host; {carries} travel unencrypted"
             );

@@ -1,8 +1,8 @@
 //! [`HttpVerifier`]: asks a national ID-check service with a signed JSON POST
 //! (`{name, id_number, phone}`, RFC 9421 signature by the hub's key) and maps its
 //! `{"verdict": "verified" | "name_mismatch" | "unknown" | "phone_not_owned"}` answer. The
-//! transport rules (plain HTTP only for now: personal data must not cross an untrusted network
-//! until TLS is enabled) are [`crate::outbound`]'s. The answer's signature is not checked yet.
+//! transport rules (TLS; plain HTTP only on this machine) are [`crate::outbound`]'s. The
+//! answer's signature is not checked yet.
 
 use super::{IdentityError, IdentityVerdict, IdentityVerifier};
 use crate::outbound::{Outbound, OutboundError, is_retryable_status};
@@ -42,7 +42,7 @@ impl From<OutboundError> for IdentityError {
 }
 
 impl HttpVerifier {
-    /// A verifier at `url` (`http://host[:port]/path`), signing with `signer`.
+    /// A verifier at `url` (`https://host[:port]/path`), signing with `signer`.
     pub fn new(
         url: &str,
         signer: Signer,
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn refuses_urls_it_cannot_use() {
         let clock: SharedClock = Arc::new(ManualClock::new(NOW));
-        for url in ["https://id.example/v1", "", "http://127.0.0.1/v1?a=b"] {
+        for url in ["ftp://id.example/v1", "", "http://127.0.0.1/v1?a=b"] {
             let err = HttpVerifier::new(url, signer(), clock.clone(), Duration::from_secs(1))
                 .unwrap_err();
             assert!(matches!(err, IdentityError::Config(_)), "{url}");

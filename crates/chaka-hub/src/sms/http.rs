@@ -1,7 +1,7 @@
 //! [`HttpGateway`]: POSTs each message as JSON to an SMS gateway, with an `Idempotency-Key`
 //! header and an RFC 9421 signature by the hub's key (the gateway checks it against the hub's
 //! published key), and classifies the answer as sent, retryable or permanent. The transport
-//! rules (plain HTTP only for now, no redirects, capped answers) are [`crate::outbound`]'s.
+//! rules (TLS, no redirects, capped answers) are [`crate::outbound`]'s.
 
 use super::{Sms, SmsError, SmsGateway, SmsReceipt};
 use crate::outbound::{Outbound, OutboundError, is_retryable_status};
@@ -39,8 +39,7 @@ impl From<OutboundError> for SmsError {
 
 impl HttpGateway {
     /// A gateway at `url` (`http://host[:port]/path`, no query), signing with `signer` at the
-    /// clock's time; a URL that is not plain HTTP is a [`SmsError::Permanent`] configuration
-    /// error.
+    /// clock's time; an unusable URL is a [`SmsError::Permanent`] configuration error.
     pub fn new(
         url: &str,
         signer: Signer,
@@ -309,7 +308,7 @@ mod tests {
     fn refuses_urls_it_cannot_use() {
         let clock: SharedClock = Arc::new(ManualClock::new(NOW));
         for url in [
-            "https://sms.example/v1",
+            "ftp://sms.example/v1",
             "not a url",
             "http://127.0.0.1/v1?k=1",
             "http://u:p@127.0.0.1/v1",
