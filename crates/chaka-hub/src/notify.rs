@@ -76,13 +76,21 @@ impl Notifier {
                 return 0;
             }
         };
-        let mut sent = 0;
+        // Delivered messages are marked sent together: one durable commit per tick, not one per
+        // message (a crash before it re-sends them with the same idempotency keys, which the
+        // gateway drops).
+        let mut sent = Vec::new();
         for message in claimed {
             if self.deliver(&message, now).await {
-                sent += 1;
+                sent.push(message.message_id);
             }
         }
-        sent
+        if !sent.is_empty()
+            && let Err(e) = self.store.sms_sent_many(&sent, self.clock.now()).await
+        {
+            tracing::error!(error = %e, "SMS sent but not marked; the gateway's idempotency key prevents a second delivery");
+        }
+        sent.len()
     }
 
     async fn deliver(&self, m: &OutboxMessage, now: OffsetDateTime) -> bool {
@@ -99,9 +107,6 @@ impl Notifier {
         }
         match self.gateway.send(&sms).await {
             Ok(_) => {
-                if let Err(e) = self.store.sms_sent(&m.message_id, self.clock.now()).await {
-                    tracing::error!(error = %e, "SMS sent but not marked; the gateway's idempotency key prevents a second delivery");
-                }
                 tracing::info!(template = %m.template, "SMS delivered to the gateway");
                 true
             }

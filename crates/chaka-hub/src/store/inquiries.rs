@@ -218,6 +218,17 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<Vec<OutboxMessage>, StoreError>;
     /// Marks a message sent and forgets its secret parameter.
     async fn sms_sent(&self, message_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Marks several messages sent (the SQLite store does it in one transaction).
+    async fn sms_sent_many(
+        &self,
+        message_ids: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        for id in message_ids {
+            self.sms_sent(id, now).await?;
+        }
+        Ok(())
+    }
     /// Schedules another attempt, or gives up (`next = None`) and forgets the secret.
     async fn sms_retry(
         &self,

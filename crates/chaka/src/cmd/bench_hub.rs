@@ -552,18 +552,19 @@ struct Drive {
     submit_latencies: Mutex<Vec<(Instant, Duration)>>,
 }
 
-/// Follows the outbox's "report ready" rows (written in the transaction that makes a report
-/// final) every 5 ms through the hub's own pool (a WAL reader: it never blocks a writer).
+/// Follows the outbox's "report ready" rows (`ready:<inquiry>`, written in the transaction that
+/// makes a report final) every 5 ms through the hub's own pool (a WAL reader: it never blocks a
+/// writer).
 async fn watch_finals(pool: sqlx::SqlitePool, drive: Arc<Drive>) {
     let mut last: i64 = 0;
     loop {
-        let rows = sqlx::query(
-            "SELECT rowid, idempotency_key FROM outbox WHERE rowid > ? \
-             AND template = 'report_ready' ORDER BY rowid",
-        )
-        .bind(last)
-        .fetch_all(&pool)
-        .await;
+        // Every new row moves the mark (rowids grow in commit order: SQLite has one writer), so
+        // each poll reads only what was written since the last.
+        let rows =
+            sqlx::query("SELECT rowid, idempotency_key FROM outbox WHERE rowid > ? ORDER BY rowid")
+                .bind(last)
+                .fetch_all(&pool)
+                .await;
         let now = Instant::now();
         if let Ok(rows) = rows {
             for row in rows {

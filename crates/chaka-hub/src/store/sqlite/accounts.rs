@@ -11,6 +11,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::{Duration, OffsetDateTime};
 
+/// A session's `last_seen_at` is rewritten at most this often (its idle expiry is measured from
+/// it, so a session may end up to this much earlier than its idle limit).
+const SESSION_TOUCH_EVERY: Duration = Duration::seconds(60);
+
 fn index(row: &SqliteRow, column: &str) -> Result<[u8; 32], StoreError> {
     let bytes: Vec<u8> = row.try_get(column)?;
     bytes
@@ -262,17 +266,34 @@ impl AccountStore for SqliteStore {
         now: OffsetDateTime,
         idle: Duration,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        // A read, then a write only when the recorded use is older than SESSION_TOUCH_EVERY: a
+        // durable commit per authenticated request would serialise every request on the
+        // database's write lock for a figure that only needs minute precision.
         let row = sqlx::query(
-            "UPDATE sessions SET last_seen_at = ?1 \
-             WHERE token_hash = ?2 AND revoked_at IS NULL AND expires_at > ?1 AND last_seen_at > ?3 \
-             RETURNING session_id, account_id, created_at, last_seen_at, expires_at, user_agent",
+            "SELECT session_id, account_id, created_at, last_seen_at, expires_at, user_agent \
+             FROM sessions \
+             WHERE token_hash = ?2 AND revoked_at IS NULL AND expires_at > ?1 AND last_seen_at > ?3",
         )
         .bind(fmt_time(now))
         .bind(token_hash.as_slice())
         .bind(fmt_time(now - idle))
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(session_from).transpose()
+        let Some(mut record) = row.as_ref().map(session_from).transpose()? else {
+            return Ok(None);
+        };
+        if record.last_seen_at <= now - SESSION_TOUCH_EVERY {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = ?1 \
+                 WHERE token_hash = ?2 AND revoked_at IS NULL AND last_seen_at < ?1",
+            )
+            .bind(fmt_time(now))
+            .bind(token_hash.as_slice())
+            .execute(self.pool())
+            .await?;
+            record.last_seen_at = now;
+        }
+        Ok(Some(record))
     }
 
     async fn sessions(

@@ -237,7 +237,10 @@ async fn submit_in(
         });
     }
     let open = sqlx::query(
-        "SELECT inquiry_id FROM inquiries WHERE account_id = ? AND state = 'open' LIMIT 1",
+        // `+state`: look the account up by its index; without statistics SQLite may otherwise
+        // walk every open inquiry of every account (inquiries_purge), which grows with the
+        // inquiries waiting on slow banks.
+        "SELECT inquiry_id FROM inquiries WHERE account_id = ? AND +state = 'open' LIMIT 1",
     )
     .bind(&q.account_id)
     .fetch_optional(&mut *conn)
@@ -361,6 +364,26 @@ impl OutboxStore for SqliteStore {
         .bind(message_id)
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    async fn sms_sent_many(
+        &self,
+        message_ids: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for message_id in message_ids {
+            sqlx::query(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, secret_sealed = NULL, attempts = attempts + 1, \
+                 lease_owner = NULL, lease_expires_at = NULL WHERE message_id = ?",
+            )
+            .bind(fmt_time(now))
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -306,6 +306,9 @@ impl LedgerStore for SqliteLedger {
         let (now_s, until) = (fmt_time(now), fmt_time(now + lease));
         let mut claimed = Vec::new();
         for want in wants.iter().filter(|w| w.limit > 0) {
+            // `+deadline`: expired leases are found through legs_leases (bank, state, lease
+            // expiry); without statistics SQLite would otherwise walk every leg being sent, of
+            // every bank, through legs_deadline, on each claim.
             let rows = sqlx::query(
                 "UPDATE legs SET state = 'sending', attempt = attempt + 1, lease_owner = ?1, \
                  lease_expires_at = ?2 WHERE rowid IN ( \
@@ -313,7 +316,7 @@ impl LedgerStore for SqliteLedger {
                      AND next_attempt_at <= ?4 AND deadline > ?4 \
                    UNION ALL \
                    SELECT rowid FROM legs WHERE bank = ?3 AND state = 'sending' \
-                     AND lease_expires_at <= ?4 AND deadline > ?4 \
+                     AND lease_expires_at <= ?4 AND +deadline > ?4 \
                    LIMIT ?5) \
                  RETURNING inquiry_id, bank, attempt, suite, deadline, lease_expires_at",
             )
