@@ -122,6 +122,21 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Logs demo person 6 in; returns the session token.
+async fn login(http: &reqwest::Client, api: &str) -> String {
+    let (status, session) = call(
+        http,
+        reqwest::Method::POST,
+        format!("{api}/sessions"),
+        None,
+        Some(json!({ "phone": PHONE, "password": PASSWORD })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    session["token"].as_str().unwrap().to_owned()
+}
+
 fn last_code(output: &str) -> String {
     let line = output
         .lines()
@@ -143,17 +158,7 @@ async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_
 
     // 1. Submit, then die right after a bank answered, before the answer is stored.
     let demo = Demo::start(&data, port, Some("fanout:after_send"));
-    let (status, session) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{api}/sessions"),
-        None,
-        Some(json!({ "phone": PHONE, "password": PASSWORD })),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{session}");
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = login(&http, &api).await;
     let (status, banks) = call(
         &http,
         reqwest::Method::GET,
@@ -209,17 +214,7 @@ async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_
     // 3. Restart without crash points: the SMS goes out once; the report opens.
     let demo = Demo::start(&data, port, None);
     demo.wait_for(READY_SMS, Duration::from_secs(30));
-    let (status, session) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{api}/sessions"),
-        None,
-        Some(json!({ "phone": PHONE, "password": PASSWORD })),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{session}");
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = login(&http, &api).await;
     let (status, list) = call(
         &http,
         reqwest::Method::GET,
