@@ -431,20 +431,13 @@ impl NodeState {
         } else {
             &self.signer
         };
-        let signature = match signer.sign_response(status, content_type, &body, self.clock.now()) {
-            Ok(headers) => headers,
+        match signer.response_headers(status, content_type, &body, self.clock.now()) {
+            Ok(headers) => (status, headers, body).into_response(),
             Err(e) => {
                 tracing::error!(code = e.code(), "could not sign a response");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
-        };
-        let mut response = (status, body).into_response();
-        let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(content_type) {
-            headers.insert(header::CONTENT_TYPE, v);
         }
-        headers.extend(signature);
-        response
     }
 
     fn problem(&self, status: StatusCode, code: &str, detail: &str) -> Response {

@@ -11,7 +11,7 @@ use crate::store::ledger::{CallbackOutcome, CallbackRecord, LedgerStore};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chaka_core::{InquiryId, SharedClock};
@@ -232,21 +232,14 @@ fn signed(
     content_type: &str,
     body: Vec<u8>,
 ) -> Response {
-    let signature = match state
+    match state
         .signer
-        .sign_response(status, content_type, &body, state.clock.now())
+        .response_headers(status, content_type, &body, state.clock.now())
     {
-        Ok(headers) => headers,
+        Ok(headers) => (status, headers, body).into_response(),
         Err(e) => {
             tracing::error!(code = e.code(), "could not sign a callback response");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-    };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        headers.insert(header::CONTENT_TYPE, v);
     }
-    headers.extend(signature);
-    response
 }

@@ -159,6 +159,22 @@ impl Signer {
         self.sign_response_with_nonce(status, content_type, body, now, &Nonce::generate())
     }
 
+    /// Every header a signed response carries: [`Signer::sign_response`]'s and the
+    /// `Content-Type` itself, ready to put on the response.
+    pub fn response_headers(
+        &self,
+        status: StatusCode,
+        content_type: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<HeaderMap, SignatureError> {
+        let mut headers = self.sign_response(status, content_type, body, now)?;
+        let value =
+            HeaderValue::from_str(content_type).map_err(|_| SignatureError::InvalidContentType)?;
+        headers.insert(CONTENT_TYPE, value);
+        Ok(headers)
+    }
+
     /// [`Signer::sign_response`] with a given nonce: for test vectors only.
     pub fn sign_response_with_nonce(
         &self,
