@@ -191,9 +191,8 @@ impl Runtime {
                 .map_err(|e| SubjectError(e.to_string()))?;
             subject_from_json(&bytes)
         };
-        let ledger = Arc::new(
-            SqliteLedger::new(store.pool().clone()).with_retention(config.rules.retention()),
-        );
+        let ledger =
+            Arc::new(SqliteLedger::new((*store).clone()).with_retention(config.rules.retention()));
         let mut fanout_config = FanoutConfig::new(format!("hub-{}", std::process::id()));
         fanout_config.lease = time::Duration::seconds(config.workers.lease_secs);
         fanout_config.callback_url = Some(

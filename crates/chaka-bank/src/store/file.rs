@@ -70,7 +70,10 @@ impl BuildFile {
             .locking_mode(SqliteLockingMode::Exclusive)
             .foreign_keys(false)
             .pragma("cache_size", "-1024")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Zero the free space of pages: without it, SQLite leaves whatever the page buffer
+            // held before in the gaps, and equal inputs would not always give equal files.
+            .pragma("secure_delete", "ON");
         let mut conn = SqliteConnection::connect_with(&options).await?;
         migrator.run(&mut conn).await?;
         sqlx::query("UPDATE _sqlx_migrations SET installed_on = ?, execution_time = 0")

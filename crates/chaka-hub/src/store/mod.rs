@@ -35,6 +35,9 @@ pub enum StoreError {
     /// A stored value cannot be read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(&'static str),
+    /// A commit could not be made durable (the disk refused a flush).
+    #[error("durability: {0}")]
+    Durability(&'static str),
 }
 
 /// Formats a time for storage: RFC 3339 UTC with a fixed number of fraction digits, so that

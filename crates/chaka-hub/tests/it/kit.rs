@@ -223,7 +223,7 @@ pub async fn spawn_hub_with(tune: impl FnOnce(&mut HubConfig)) -> TestApp {
         subject_from_json(&bytes)
     };
     let ledger =
-        Arc::new(SqliteLedger::new(store.pool().clone()).with_retention(config.rules.retention()));
+        Arc::new(SqliteLedger::new((*store).clone()).with_retention(config.rules.retention()));
     let fanout = Fanout::new(
         ledger,
         connector,

@@ -102,6 +102,11 @@ pub async fn run(args: HubBench) -> anyhow::Result<()> {
     let hub_key = world::load_or_create_key(&hub_key_path)?;
     let hub_keys = KeySet::new()
         .with(KnownKey::new(KeyId::parse("hub-1")?, hub_key.public_key()).owned_by("hub"));
+    // The bank nodes and the load-generating clients run on runtimes of their own, as they
+    // would in their own processes: the hub's scheduler then serves only the hub's tasks (the
+    // operating system still shares the same 2 cores between all of them).
+    let banks_rt = Side::new("bench-banks", 2)?;
+    let clients_rt = Side::new("bench-clients", 1)?;
     let mut nodes: Vec<RunningBank> = Vec::new();
     for (i, code) in banks.iter().enumerate() {
         let store = population.join("banks").join(format!("{code}.sqlite"));
@@ -113,19 +118,30 @@ pub async fn run(args: HubBench) -> anyhow::Result<()> {
                 ..FaultConfig::default()
             };
         }
-        nodes.push(
-            world::start_bank(
-                code.clone(),
-                &store,
-                dir.path(),
-                hub_keys.clone(),
-                behaviour,
-                clock.clone(),
-                "127.0.0.1:0".parse()?,
-                stop.clone(),
-            )
-            .await?,
+        let (code, folder, hub_keys, clock, stop) = (
+            code.clone(),
+            dir.path().to_owned(),
+            hub_keys.clone(),
+            clock.clone(),
+            stop.clone(),
         );
+        let started = banks_rt
+            .handle()
+            .spawn(async move {
+                world::start_bank(
+                    code,
+                    &store,
+                    &folder,
+                    hub_keys,
+                    behaviour,
+                    clock,
+                    "127.0.0.1:0".parse()?,
+                    stop,
+                )
+                .await
+            })
+            .await??;
+        nodes.push(started);
     }
     let banks_file = dir.path().join("banks.toml");
     std::fs::write(&banks_file, registry_toml(&nodes))?;
@@ -198,16 +214,58 @@ pub async fn run(args: HubBench) -> anyhow::Result<()> {
     let watcher = tokio::spawn(watch_finals(runtime.store.pool().clone(), drive.clone()));
 
     let result = if args.slow_bank {
-        slow_bank(&drive, &nodes, args.concurrency, args.waiting, cores).await
+        slow_bank(
+            &drive,
+            &nodes,
+            &clients_rt,
+            args.concurrency,
+            args.waiting,
+            cores,
+        )
+        .await
     } else {
-        throughput(&drive, &nodes, args.concurrency, args.duration, cores).await
+        throughput(
+            &drive,
+            &nodes,
+            &clients_rt,
+            args.concurrency,
+            args.duration,
+            cores,
+        )
+        .await
     };
     drive.stop.store(true, Ordering::Relaxed);
     watcher.abort();
     server.abort();
     runtime.shutdown().await;
     stopper.stop();
+    banks_rt.stop();
+    clients_rt.stop();
     result
+}
+
+/// A runtime beside the hub's, on threads of its own.
+struct Side(tokio::runtime::Runtime);
+
+impl Side {
+    fn new(name: &str, threads: usize) -> anyhow::Result<Self> {
+        Ok(Self(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name(name)
+                .enable_all()
+                .build()?,
+        ))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.handle()
+    }
+
+    /// Stops it without waiting (it cannot be dropped from inside another runtime).
+    fn stop(self) {
+        self.0.shutdown_background();
+    }
 }
 
 /// Generates the population once, for the pilot banks.
@@ -716,6 +774,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn throughput(
     drive: &Arc<Drive>,
     nodes: &[RunningBank],
+    side: &Side,
     concurrency: usize,
     duration: u64,
     cores: usize,
@@ -725,7 +784,7 @@ async fn throughput(
     let t0 = Instant::now();
     let mut clients = JoinSet::new();
     for _ in 0..concurrency {
-        clients.spawn(client(drive.clone(), true));
+        clients.spawn_on(client(drive.clone(), true), side.handle());
     }
     let window = Duration::from_secs(duration);
     tokio::time::sleep(window).await;
@@ -740,6 +799,15 @@ async fn throughput(
     })
     .await;
     clients.abort_all();
+    // The "ready" SMS leave through the outbox after the report is final: give the notifier
+    // a moment to deliver the last ones, so the line below checks exactly one per report.
+    let (_, finals, _) = drive.tracker.counts();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while drive.gateway.count("report_ready") < finals {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 
     let secs = elapsed.as_secs_f64();
     let (submitted, finals, waiting) = drive.tracker.counts();
@@ -814,6 +882,7 @@ async fn throughput(
 async fn slow_bank(
     drive: &Arc<Drive>,
     nodes: &[RunningBank],
+    side: &Side,
     concurrency: usize,
     waiting: usize,
     cores: usize,
@@ -830,7 +899,7 @@ async fn slow_bank(
     let t0 = Instant::now();
     let mut clients = JoinSet::new();
     for _ in 0..concurrency {
-        clients.spawn(client(drive.clone(), false));
+        clients.spawn_on(client(drive.clone(), false), side.handle());
     }
     let step = (waiting / 10).max(1);
     let mut next_report = step;

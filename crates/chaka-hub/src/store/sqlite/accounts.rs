@@ -103,13 +103,13 @@ impl AccountStore for SqliteStore {
         .bind(fmt_time(a.verified_at))
         .bind(&a.lang)
         .bind(fmt_time(a.created_at))
-        .execute(self.pool())
+        .execute(&mut *self.write().await?)
         .await
         .map_err(|e| match unique(e, "id_index", "id_number") {
             StoreError::Database(e) => unique(e, "phone_index", "phone"),
             other => other,
         })?;
-        Ok(())
+        self.durable().await
     }
 
     async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
@@ -150,14 +150,14 @@ impl AccountStore for SqliteStore {
         keep: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE accounts SET password_hash = ? WHERE account_id = ?")
             .bind(hash)
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
         revoke_others(&mut tx, account_id, keep, now).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -172,8 +172,9 @@ impl AccountStore for SqliteStore {
         .bind(&pin.wrapped)
         .bind(pin.key_generation)
         .bind(account_id)
-        .execute(self.pool())
+        .execute(&mut *self.write().await?)
         .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -194,8 +195,9 @@ impl AccountStore for SqliteStore {
         .bind(max)
         .bind(fmt_time(now + lock))
         .bind(account_id)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.write().await?)
         .await?;
+        self.durable().await?;
         let failures: i64 = row.try_get("pin_failures")?;
         let locked_until =
             opt_time(&row, "pin_locked_until")?.filter(|until| *until > now && failures == 0);
@@ -212,8 +214,9 @@ impl AccountStore for SqliteStore {
     async fn clear_pin_failures(&self, account_id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE accounts SET pin_failures = 0 WHERE account_id = ?")
             .bind(account_id)
-            .execute(self.pool())
+            .execute(&mut *self.write().await?)
             .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -225,7 +228,7 @@ impl AccountStore for SqliteStore {
         keep: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE accounts SET phone_index = ?, phone_sealed = ?, phone_changed_at = ? WHERE account_id = ?")
             .bind(phone_index.as_slice())
             .bind(phone_sealed)
@@ -235,7 +238,7 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(|e| unique(e, "phone_index", "phone"))?;
         revoke_others(&mut tx, account_id, keep, now).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -255,8 +258,9 @@ impl AccountStore for SqliteStore {
         .bind(fmt_time(s.last_seen_at))
         .bind(fmt_time(s.expires_at))
         .bind(&s.user_agent)
-        .execute(self.pool())
+        .execute(&mut *self.write().await?)
         .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -289,8 +293,9 @@ impl AccountStore for SqliteStore {
             )
             .bind(fmt_time(now))
             .bind(token_hash.as_slice())
-            .execute(self.pool())
+            .execute(&mut *self.write().await?)
             .await?;
+            self.durable().await?;
             record.last_seen_at = now;
         }
         Ok(Some(record))
@@ -328,8 +333,9 @@ impl AccountStore for SqliteStore {
         .bind(fmt_time(now))
         .bind(account_id)
         .bind(session_id)
-        .execute(self.pool())
+        .execute(&mut *self.write().await?)
         .await?;
+        self.durable().await?;
         Ok(done.rows_affected() == 1)
     }
 }
@@ -361,7 +367,7 @@ impl CodeStore for SqliteStore {
         now: OffsetDateTime,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE otps SET used_at = ? WHERE phone_index = ? AND purpose = ? AND used_at IS NULL",
         )
@@ -381,7 +387,7 @@ impl CodeStore for SqliteStore {
         .bind(fmt_time(now + ttl))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -407,7 +413,7 @@ impl CodeStore for SqliteStore {
         now: OffsetDateTime,
         max_attempts: i64,
     ) -> Result<CodeCheck, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query(
             "SELECT otp_id, code_hash, attempts FROM otps WHERE phone_index = ? AND purpose = ? AND used_at IS NULL \
              AND expires_at > ? AND attempts < ? ORDER BY created_at DESC LIMIT 1",
@@ -440,7 +446,7 @@ impl CodeStore for SqliteStore {
                 attempts_left: (max_attempts - attempts - 1).max(0),
             }
         };
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(result)
     }
 }

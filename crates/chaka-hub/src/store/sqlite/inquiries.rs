@@ -96,17 +96,16 @@ impl InquiryStore for SqliteStore {
     }
 
     async fn submit(&self, q: &NewInquiry, guard: &SubmitGuard) -> Result<Submitted, StoreError> {
-        let mut conn = self.pool().acquire().await?;
         // BEGIN IMMEDIATE: the rules below read and write under one write lock.
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let result = submit_in(&mut conn, q, guard).await;
+        let mut tx = self.begin().await?;
+        let result = submit_in(&mut tx, q, guard).await;
         match result {
             Ok(Submitted::Created) => {
-                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                self.commit(tx).await?;
                 Ok(Submitted::Created)
             }
             other => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                tx.rollback().await?;
                 other
             }
         }
@@ -173,7 +172,7 @@ impl InquiryStore for SqliteStore {
     }
 
     async fn purge_due(&self, now: OffsetDateTime) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let due: Vec<(String, String)> = sqlx::query(
             "SELECT inquiry_id, account_id FROM inquiries WHERE state = 'final' AND purge_after <= ?",
         )
@@ -210,7 +209,7 @@ impl InquiryStore for SqliteStore {
             )
             .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(due.into_iter().map(|(id, _)| id).collect())
     }
 }
@@ -220,41 +219,35 @@ async fn submit_in(
     q: &NewInquiry,
     guard: &SubmitGuard,
 ) -> Result<Submitted, StoreError> {
-    let replay = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE account_id = ? AND key = ?")
-        .bind(&q.account_id)
-        .bind(&guard.idempotency_key)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(row) = replay {
-        let hash: String = row.try_get("request_hash")?;
+    // The three rules in one statement (each statement is a round trip to SQLite's thread
+    // while the writer is held): an earlier answer for this key, an inquiry in flight, the
+    // cooldown since the last report. `+state`: look the account up by its index; without
+    // statistics SQLite may otherwise walk every open inquiry of every account
+    // (inquiries_purge), which grows with the inquiries waiting on slow banks.
+    let rules = sqlx::query(
+        "SELECT r.request_hash, r.status, r.response, \
+           (SELECT inquiry_id FROM inquiries WHERE account_id = ?1 AND +state = 'open' LIMIT 1) AS open, \
+           (SELECT MAX(finalized_at) FROM inquiries WHERE account_id = ?1) AS last \
+         FROM (SELECT 1) LEFT JOIN idempotency_keys r ON r.account_id = ?1 AND r.key = ?2",
+    )
+    .bind(&q.account_id)
+    .bind(&guard.idempotency_key)
+    .fetch_one(&mut *conn)
+    .await?;
+    if let Some(hash) = rules.try_get::<Option<String>, _>("request_hash")? {
         if hash != guard.request_hash {
             return Ok(Submitted::KeyReused);
         }
-        let status: i64 = row.try_get("status")?;
+        let status: i64 = rules.try_get("status")?;
         return Ok(Submitted::Replayed {
             status: u16::try_from(status).map_err(|_| StoreError::Corrupt("idempotency status"))?,
-            body: row.try_get("response")?,
+            body: rules.try_get("response")?,
         });
     }
-    let open = sqlx::query(
-        // `+state`: look the account up by its index; without statistics SQLite may otherwise
-        // walk every open inquiry of every account (inquiries_purge), which grows with the
-        // inquiries waiting on slow banks.
-        "SELECT inquiry_id FROM inquiries WHERE account_id = ? AND +state = 'open' LIMIT 1",
-    )
-    .bind(&q.account_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = open {
-        return Ok(Submitted::InFlight {
-            inquiry_id: row.try_get("inquiry_id")?,
-        });
+    if let Some(inquiry_id) = rules.try_get::<Option<String>, _>("open")? {
+        return Ok(Submitted::InFlight { inquiry_id });
     }
-    let last = sqlx::query("SELECT MAX(finalized_at) AS last FROM inquiries WHERE account_id = ?")
-        .bind(&q.account_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    if let Some(last) = opt_time(&last, "last")? {
+    if let Some(last) = opt_time(&rules, "last")? {
         let until = last + guard.cooldown;
         if until > q.created_at {
             return Ok(Submitted::CoolingDown { until });
@@ -314,8 +307,11 @@ async fn submit_in(
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn enqueue(&self, sms: &NewSms, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        enqueue_in(&mut conn, sms, now).await
+        let mut conn = self.write().await?;
+        let queued = enqueue_in(&mut conn, sms, now).await?;
+        drop(conn);
+        self.durable().await?;
+        Ok(queued)
     }
 
     async fn claim_sms(
@@ -335,8 +331,9 @@ impl OutboxStore for SqliteStore {
         .bind(fmt_time(now + lease))
         .bind(fmt_time(now))
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.write().await?)
         .await?;
+        self.durable().await?;
         rows.iter()
             .map(|row| {
                 let params: String = row.try_get("params")?;
@@ -362,8 +359,9 @@ impl OutboxStore for SqliteStore {
         )
         .bind(fmt_time(now))
         .bind(message_id)
-        .execute(self.pool())
+        .execute(&mut *self.write().await?)
         .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -372,7 +370,7 @@ impl OutboxStore for SqliteStore {
         message_ids: &[String],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         for message_id in message_ids {
             sqlx::query(
                 "UPDATE outbox SET state = 'sent', sent_at = ?, secret_sealed = NULL, attempts = attempts + 1, \
@@ -383,7 +381,7 @@ impl OutboxStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -404,8 +402,9 @@ impl OutboxStore for SqliteStore {
             ),
         }
         .bind(message_id)
-        .execute(self.pool())
+        .execute(&mut *self.write().await?)
         .await?;
+        self.durable().await?;
         Ok(())
     }
 
@@ -423,8 +422,10 @@ impl OutboxStore for SqliteStore {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        audit_in(&mut conn, event).await
+        let mut conn = self.write().await?;
+        audit_in(&mut conn, event).await?;
+        drop(conn);
+        self.durable().await
     }
 
     async fn audit_events(

@@ -4,7 +4,7 @@
 //! outbox row) in the transaction that makes its last leg final. [`create_legs`] runs inside
 //! the submission transaction of the caller.
 
-use super::{opt_time, time_of};
+use super::{SqliteStore, opt_time, time_of};
 use crate::store::ledger::{
     BankClaim, CallbackOutcome, CallbackRecord, ClaimedLeg, DEFAULT_RETENTION, LedgerStore,
     LegAction, LegKey, LegRecord, LegState, Settled, Settlement, answer_fits,
@@ -16,7 +16,7 @@ use chaka_protocol::keys::RecipientPublicKey;
 use chaka_protocol::message::{Answer, Outcome, RefusalReason};
 use chaka_protocol::suite::Suite;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 use time::{Duration, OffsetDateTime};
 
@@ -25,18 +25,18 @@ const EXPIRE_CHUNK: i64 = 500;
 /// The outbox template of the "report ready" SMS.
 pub const READY_TEMPLATE: &str = "report_ready";
 
-/// The ledger over the hub's SQLite pool (WAL).
+/// The ledger over the hub's SQLite store (WAL, its writer connection and group commit).
 #[derive(Debug, Clone)]
 pub struct SqliteLedger {
-    pool: SqlitePool,
+    store: SqliteStore,
     retention: Duration,
 }
 
 impl SqliteLedger {
-    /// A ledger over `pool` (migrated), keeping final reports [`DEFAULT_RETENTION`].
-    pub fn new(pool: SqlitePool) -> Self {
+    /// A ledger over `store`, keeping final reports [`DEFAULT_RETENTION`].
+    pub fn new(store: SqliteStore) -> Self {
         Self {
-            pool,
+            store,
             retention: DEFAULT_RETENTION,
         }
     }
@@ -47,9 +47,9 @@ impl SqliteLedger {
         self
     }
 
-    /// The pool.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The store.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
     }
 }
 
@@ -78,22 +78,32 @@ pub async fn create_legs_with_suite(
     let inquiry_id =
         InquiryId::parse(inquiry_id).map_err(|_| StoreError::Corrupt("inquiry id for legs"))?;
     let (now, deadline) = (fmt_time(now), fmt_time(deadline));
-    for bank in banks {
-        let bank = BankCode::parse(bank.as_ref())
-            .map_err(|_| StoreError::Corrupt("bank code for legs"))?;
-        sqlx::query(
-            "INSERT INTO legs (inquiry_id, bank, state, suite, attempt, next_attempt_at, deadline, \
-             created_at) VALUES (?, ?, 'pending', ?, 0, ?, ?, ?)",
-        )
-        .bind(inquiry_id.to_string())
-        .bind(bank.as_str())
-        .bind(suite.as_str())
-        .bind(&now)
-        .bind(&deadline)
-        .bind(&now)
-        .execute(&mut *conn)
-        .await?;
+    let banks = banks
+        .iter()
+        .map(|b| BankCode::parse(b.as_ref()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| StoreError::Corrupt("bank code for legs"))?;
+    if banks.is_empty() {
+        return Ok(());
     }
+    // One statement for all the legs: every statement is a round trip to SQLite's thread while
+    // the writer is held.
+    let inquiry_id = inquiry_id.to_string();
+    let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO legs (inquiry_id, bank, state, suite, attempt, next_attempt_at, deadline, \
+         created_at) ",
+    );
+    insert.push_values(&banks, |mut row, bank| {
+        row.push_bind(&inquiry_id)
+            .push_bind(bank.as_str())
+            .push("'pending'")
+            .push_bind(suite.as_str())
+            .push("0")
+            .push_bind(&now)
+            .push_bind(&deadline)
+            .push_bind(&now);
+    });
+    insert.build().execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -241,6 +251,112 @@ async fn finalize_if_done(
     Ok(true)
 }
 
+/// Marks answered, in one statement, the legs of `answers` (indices into `settlements`) that
+/// are still being sent under the settled attempt. Returns each index with whether it applied.
+async fn answer_legs(
+    conn: &mut SqliteConnection,
+    settlements: &[Settlement],
+    answers: &[(usize, &Answer)],
+    now: OffsetDateTime,
+) -> Result<Vec<(usize, bool)>, StoreError> {
+    if answers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<(String, &str, i64)> = answers
+        .iter()
+        .map(|(i, _)| {
+            let s = &settlements[*i];
+            (s.key.inquiry_id.to_string(), s.key.bank.as_str(), s.attempt)
+        })
+        .collect();
+    let now_s = fmt_time(now);
+    let mut hits: HashSet<(String, String)> = HashSet::with_capacity(keys.len());
+    // A VALUES list joined to the legs through their primary key (a `json_each` source here
+    // would be scanned once per leg being sent).
+    for chunk in keys.chunks(128) {
+        let mut update: QueryBuilder<Sqlite> = QueryBuilder::new("WITH k(i, b, a) AS (");
+        update.push_values(chunk, |mut row, (inquiry, bank, attempt)| {
+            row.push_bind(inquiry.as_str())
+                .push_bind(*bank)
+                .push_bind(*attempt);
+        });
+        update
+            .push(") UPDATE legs SET state = 'answered', answered_at = ")
+            .push_bind(&now_s)
+            .push(", finished_at = ")
+            .push_bind(&now_s)
+            .push(
+                ", last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE rowid IN (SELECT legs.rowid FROM k JOIN legs \
+                   ON legs.inquiry_id = k.i AND legs.bank = k.b \
+                   WHERE legs.attempt = k.a AND legs.state = 'sending') \
+                 RETURNING inquiry_id, bank",
+            );
+        for row in update.build().fetch_all(&mut *conn).await? {
+            hits.insert((row.try_get("inquiry_id")?, row.try_get("bank")?));
+        }
+    }
+    Ok(answers
+        .iter()
+        .zip(keys)
+        .map(|((i, _), (inquiry, bank, _))| (*i, hits.contains(&(inquiry, bank.to_owned()))))
+        .collect())
+}
+
+/// Stores answers (sealed as received), a first answer per leg wins; in as few statements as
+/// the bind limit allows.
+async fn insert_answers(
+    conn: &mut SqliteConnection,
+    answers: &[&Answer],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    const ROWS: usize = 128;
+    let now_s = fmt_time(now);
+    for chunk in answers.chunks(ROWS) {
+        let rows = chunk
+            .iter()
+            .map(|a| encode_outcome(a).map(|(outcome, sealed)| (*a, outcome, sealed)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO answers (inquiry_id, bank, outcome, sealed, answered_at, \
+             received_at) ",
+        );
+        insert.push_values(rows, |mut row, (answer, outcome, sealed)| {
+            row.push_bind(answer.inquiry_id.to_string())
+                .push_bind(answer.bank.as_str().to_owned())
+                .push_bind(outcome)
+                .push_bind(sealed)
+                .push_bind(fmt_time(answer.answered_at))
+                .push_bind(now_s.clone());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Those of `inquiries` whose legs are all final, in one statement.
+async fn all_legs_final(
+    conn: &mut SqliteConnection,
+    inquiries: &[InquiryId],
+) -> Result<Vec<InquiryId>, StoreError> {
+    if inquiries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = inquiries.iter().map(ToString::to_string).collect();
+    let ids = serde_json::to_string(&ids).map_err(|_| StoreError::Corrupt("inquiry ids"))?;
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT j.value FROM json_each(?) AS j WHERE NOT EXISTS ( \
+           SELECT 1 FROM legs WHERE legs.inquiry_id = j.value \
+             AND legs.state NOT IN ('answered', 'no_answer'))",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|id| InquiryId::parse(id).map_err(|_| StoreError::Corrupt("inquiry id")))
+        .collect()
+}
+
 /// Applies one fenced action; `true` when the leg was ours and changed.
 async fn apply(
     conn: &mut SqliteConnection,
@@ -302,7 +418,7 @@ impl LedgerStore for SqliteLedger {
         lease: Duration,
         wants: &[BankClaim],
     ) -> Result<Vec<ClaimedLeg>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.store.begin().await?;
         let (now_s, until) = (fmt_time(now), fmt_time(now + lease));
         let mut claimed = Vec::new();
         for want in wants.iter().filter(|w| w.limit > 0) {
@@ -340,29 +456,40 @@ impl LedgerStore for SqliteLedger {
                 ));
             }
         }
-        let mut inquiries: HashMap<InquiryId, (Option<Vec<u8>>, RecipientPublicKey)> =
-            HashMap::new();
-        let mut out = Vec::with_capacity(claimed.len());
-        for (key, attempt, suite, deadline, lease_expires_at) in claimed {
-            if let std::collections::hash_map::Entry::Vacant(slot) = inquiries.entry(key.inquiry_id)
-            {
-                let row = sqlx::query(
-                    "SELECT subject_sealed, user_public_key FROM inquiries WHERE inquiry_id = ?",
-                )
-                .bind(key.inquiry_id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
+        // The claimed legs' inquiries, in one statement.
+        let mut ids: Vec<String> = claimed.iter().map(|c| c.0.inquiry_id.to_string()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut inquiries: HashMap<String, (Option<Vec<u8>>, RecipientPublicKey)> =
+            HashMap::with_capacity(ids.len());
+        if !ids.is_empty() {
+            let ids = serde_json::to_string(&ids)
+                .map_err(|_| StoreError::Corrupt("claimed inquiry ids"))?;
+            let rows = sqlx::query(
+                "SELECT inquiry_id, subject_sealed, user_public_key FROM inquiries \
+                 WHERE inquiry_id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
                 let public: Vec<u8> = row.try_get("user_public_key")?;
                 let public: [u8; 32] = public
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("inquiries.user_public_key"))?;
-                slot.insert((
-                    row.try_get("subject_sealed")?,
-                    RecipientPublicKey::from_bytes(public),
-                ));
+                inquiries.insert(
+                    row.try_get("inquiry_id")?,
+                    (
+                        row.try_get("subject_sealed")?,
+                        RecipientPublicKey::from_bytes(public),
+                    ),
+                );
             }
+        }
+        let mut out = Vec::with_capacity(claimed.len());
+        for (key, attempt, suite, deadline, lease_expires_at) in claimed {
             let (subject_sealed, recipient_key) = inquiries
-                .get(&key.inquiry_id)
+                .get(&key.inquiry_id.to_string())
                 .cloned()
                 .ok_or(StoreError::Corrupt("claimed leg without inquiry"))?;
             out.push(ClaimedLeg {
@@ -375,7 +502,7 @@ impl LedgerStore for SqliteLedger {
                 recipient_key,
             });
         }
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         Ok(out)
     }
 
@@ -387,26 +514,43 @@ impl LedgerStore for SqliteLedger {
         if settlements.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut applied = Vec::with_capacity(settlements.len());
+        let mut tx = self.store.begin().await?;
+        // Answers, the common case, in a few statements whatever their number: every statement
+        // is a round trip to SQLite's thread while the writer is held. Other actions one by one.
+        let answers: Vec<(usize, &Answer)> = settlements
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.action {
+                LegAction::Answer(a) => Some((i, &**a)),
+                _ => None,
+            })
+            .collect();
+        let mut applied = vec![false; settlements.len()];
         let mut touched: Vec<InquiryId> = Vec::new();
-        for s in settlements {
-            let ok = apply(&mut tx, s, now).await?;
-            if ok
-                && matches!(s.action, LegAction::Answer(_))
-                && !touched.contains(&s.key.inquiry_id)
-            {
-                touched.push(s.key.inquiry_id);
+        for (i, ok) in answer_legs(&mut tx, settlements, &answers, now).await? {
+            applied[i] = ok;
+            if ok && !touched.contains(&settlements[i].key.inquiry_id) {
+                touched.push(settlements[i].key.inquiry_id);
             }
-            applied.push(ok);
+        }
+        let stored: Vec<&Answer> = answers
+            .iter()
+            .filter(|(i, _)| applied[*i])
+            .map(|(_, a)| *a)
+            .collect();
+        insert_answers(&mut tx, &stored, now).await?;
+        for (i, s) in settlements.iter().enumerate() {
+            if !matches!(s.action, LegAction::Answer(_)) {
+                applied[i] = apply(&mut tx, s, now).await?;
+            }
         }
         let mut finalized = HashSet::new();
-        for id in &touched {
-            if finalize_if_done(&mut tx, id, now, self.retention).await? {
-                finalized.insert(*id);
+        for id in all_legs_final(&mut tx, &touched).await? {
+            if finalize_if_done(&mut tx, &id, now, self.retention).await? {
+                finalized.insert(id);
             }
         }
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         Ok(settlements
             .iter()
             .zip(applied)
@@ -426,7 +570,7 @@ impl LedgerStore for SqliteLedger {
         answers: &[Answer],
         now: OffsetDateTime,
     ) -> Result<CallbackRecord, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.store.begin().await?;
         let mut outcomes = Vec::with_capacity(answers.len());
         for answer in answers {
             let id = answer.inquiry_id;
@@ -497,7 +641,7 @@ impl LedgerStore for SqliteLedger {
             };
             outcomes.push((id, outcome));
         }
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         Ok(CallbackRecord::Recorded(outcomes))
     }
 
@@ -505,7 +649,7 @@ impl LedgerStore for SqliteLedger {
         let now_s = fmt_time(now);
         let mut total = 0u64;
         loop {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.store.begin().await?;
             let rows = sqlx::query(
                 "UPDATE legs SET state = 'no_answer', finished_at = ?1, lease_owner = NULL, \
                  lease_expires_at = NULL WHERE rowid IN ( \
@@ -526,7 +670,7 @@ impl LedgerStore for SqliteLedger {
             for id in &inquiries {
                 finalize_if_done(&mut tx, id, now, self.retention).await?;
             }
-            tx.commit().await?;
+            self.store.commit(tx).await?;
             let n = rows.len() as u64;
             total += n;
             if n < EXPIRE_CHUNK as u64 {
@@ -542,7 +686,7 @@ impl LedgerStore for SqliteLedger {
         )
         .bind(key.inquiry_id.to_string())
         .bind(key.bank.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.store.pool())
         .await?;
         row.map(|row| {
             Ok(LegRecord {

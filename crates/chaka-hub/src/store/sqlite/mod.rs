@@ -1,17 +1,23 @@
-//! The SQLite implementation of the hub's store: one file, WAL, `synchronous=FULL` (a commit
-//! survives power loss), foreign keys on, migrations from `migrations/sqlite` embedded.
+//! The SQLite implementation of the hub's store: one file, WAL, foreign keys on, migrations
+//! from `migrations/sqlite` embedded. Reads go through a pool of connections; every write goes
+//! through one writer connection, so writers queue in the process (first come, first served)
+//! instead of sleeping in SQLite's busy handler, and its commits are made durable together by
+//! [`durable`] (group commit: a commit that returned survives power loss).
 
 mod accounts;
+mod durable;
 mod inquiries;
 pub mod ledger;
 
 use super::{StoreError, parse_time};
-use sqlx::Row;
-use sqlx::SqlitePool;
+use durable::GroupSync;
 use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -21,7 +27,58 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// The hub's SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Connections for reads.
     pool: SqlitePool,
+    /// The one connection that writes.
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    /// Shared flushes of the writer's commits.
+    group: Arc<GroupSync>,
+}
+
+/// The writer connection, and whether a transaction on it was left open (its holder failed
+/// half-way; the next holder rolls it back before anything else).
+#[derive(Debug)]
+struct Writer {
+    conn: SqliteConnection,
+    open: bool,
+}
+
+/// The writer connection, held: by [`SqliteStore::write`] for one statement, or by
+/// [`SqliteStore::begin`] for a transaction (`BEGIN IMMEDIATE`), which ends with
+/// [`SqliteStore::commit`] (returns once the commit is durable) or [`WriteTx::rollback`]. A
+/// transaction dropped half-way is rolled back by the next holder.
+///
+/// The connection is held directly, not through a pool: a pool would test the connection on
+/// every acquire and release, a round trip to SQLite's thread each time, and the writer is the
+/// one resource that every write waits for.
+pub(crate) struct WriteTx<'a> {
+    writer: tokio::sync::MutexGuard<'a, Writer>,
+}
+
+impl WriteTx<'_> {
+    /// Rolls the transaction back.
+    pub(crate) async fn rollback(mut self) -> Result<(), StoreError> {
+        if self.writer.open {
+            sqlx::query("ROLLBACK")
+                .execute(&mut self.writer.conn)
+                .await?;
+            self.writer.open = false;
+        }
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.writer.conn
+    }
+}
+
+impl DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.writer.conn
+    }
 }
 
 impl SqliteStore {
@@ -31,20 +88,73 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // The writer's commits are flushed by `GroupSync`; a stray write on a reader connection
+        // (there should be none) is still flushed by SQLite itself.
+        let mut writer =
+            SqliteConnection::connect_with(&options.clone().synchronous(SqliteSynchronous::Normal))
+                .await?;
+        MIGRATOR.run(&mut writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.synchronous(SqliteSynchronous::Full))
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Self {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(Writer {
+                conn: writer,
+                open: false,
+            })),
+            group: Arc::new(GroupSync::new(wal.into())),
+        })
     }
 
-    /// The connection pool (for the store's own modules and tests).
+    /// The pool of reading connections (for the store's own modules and tests).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The writer connection, in turn (first come, first served), for one statement in
+    /// autocommit mode; follow the statement with [`Self::durable`].
+    pub(crate) async fn write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let mut writer = self.writer.lock().await;
+        if writer.open {
+            sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
+            writer.open = false;
+        }
+        Ok(WriteTx { writer })
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`) on the writer connection, in turn.
+    pub(crate) async fn begin(&self) -> Result<WriteTx<'_>, StoreError> {
+        let mut tx = self.write().await?;
+        // Marked open first: if this future is dropped mid-statement, the next holder rolls back.
+        tx.writer.open = true;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut tx.writer.conn)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Commits `tx`, releases the writer, and returns once the commit is durable.
+    pub(crate) async fn commit(&self, mut tx: WriteTx<'_>) -> Result<(), StoreError> {
+        sqlx::query("COMMIT").execute(&mut tx.writer.conn).await?;
+        tx.writer.open = false;
+        drop(tx);
+        self.durable().await
+    }
+
+    /// Returns once every commit made so far by the writer is durable.
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        self.group.sync().await
+    }
+
+    /// How many WAL flushes the writer's commits have needed so far.
+    pub fn flushes(&self) -> u64 {
+        self.group.flushes()
     }
 }
 

@@ -16,6 +16,7 @@ use chaka_hub::connector::{Connector, ConnectorSettings};
 use chaka_hub::fanout::callbacks::{CALLBACKS_PATH, CallbackState, callbacks_router};
 use chaka_hub::fanout::{Fanout, FanoutConfig, subject_from_json};
 use chaka_hub::store::ledger::{LedgerStore, LegKey, LegRecord, LegState};
+use chaka_hub::store::sqlite::SqliteStore;
 use chaka_hub::store::sqlite::ledger::{SqliteLedger, create_legs};
 use chaka_protocol::keys::{KeyId, KeySet, KnownKey, RecipientKeyPair, SigningKeyPair};
 use chaka_protocol::limits::Limits;
@@ -25,7 +26,7 @@ use chaka_protocol::seal::SealedCardList;
 use chaka_protocol::signature::{Signer, Verifier};
 use chaka_protocol::suite::Suite;
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -245,21 +246,10 @@ impl Hub {
             })
             .collect();
         let hub_banks = HubBanks::from_toml(&toml).unwrap();
-        let options = SqliteConnectOptions::new()
-            .filename(dir.path().join("hub.sqlite"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(StdDuration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+        let store = SqliteStore::open(&dir.path().join("hub.sqlite"))
             .await
             .unwrap();
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .unwrap();
+        let pool = store.pool().clone();
         sqlx::query(
             "INSERT INTO accounts (account_id, id_index, id_sealed, name_sealed, phone_index, phone_sealed, \
              region, password_hash, verified_at, lang, created_at) VALUES ('acc-1', x'01', x'02', x'03', x'04', \
@@ -270,7 +260,7 @@ impl Hub {
         .execute(&pool)
         .await
         .unwrap();
-        let ledger = Arc::new(SqliteLedger::new(pool.clone()));
+        let ledger = Arc::new(SqliteLedger::new(store.clone()));
         let shared_clock: chaka_core::SharedClock = Arc::new(clock.clone());
         let settings = ConnectorSettings {
             timeout: StdDuration::from_secs(5),
