@@ -422,14 +422,16 @@ impl LedgerStore for SqliteLedger {
         let (now_s, until) = (fmt_time(now), fmt_time(now + lease));
         let mut claimed = Vec::new();
         for want in wants.iter().filter(|w| w.limit > 0) {
-            // `+deadline`: expired leases are found through legs_leases (bank, state, lease
-            // expiry); without statistics SQLite would otherwise walk every leg being sent, of
-            // every bank, through legs_deadline, on each claim.
+            // `+deadline`: due legs are found through legs_due (bank, state, next attempt) and
+            // expired leases through legs_leases (bank, state, lease expiry); without
+            // statistics SQLite would otherwise walk every waiting leg of every bank through
+            // legs_deadline (state, deadline) on each claim, a cost that grows with the number
+            // of inquiries waiting on a slow bank.
             let rows = sqlx::query(
                 "UPDATE legs SET state = 'sending', attempt = attempt + 1, lease_owner = ?1, \
                  lease_expires_at = ?2 WHERE rowid IN ( \
                    SELECT rowid FROM legs WHERE bank = ?3 AND state IN ('pending', 'awaiting_callback') \
-                     AND next_attempt_at <= ?4 AND deadline > ?4 \
+                     AND next_attempt_at <= ?4 AND +deadline > ?4 \
                    UNION ALL \
                    SELECT rowid FROM legs WHERE bank = ?3 AND state = 'sending' \
                      AND lease_expires_at <= ?4 AND +deadline > ?4 \
