@@ -8,6 +8,7 @@ mod accounts;
 mod durable;
 mod inquiries;
 pub mod ledger;
+mod settle;
 
 use super::{StoreError, parse_time};
 use durable::GroupSync;
@@ -122,7 +123,10 @@ impl SqliteStore {
     pub(crate) async fn write(&self) -> Result<WriteTx<'_>, StoreError> {
         let mut writer = self.writer.lock().await;
         if writer.open {
-            sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
+            // The last holder stopped half-way. Its COMMIT may even have run (the holder was
+            // cancelled while waiting for the answer), in which case there is nothing to roll
+            // back and SQLite says so: either way no transaction is open afterwards.
+            let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
             writer.open = false;
         }
         Ok(WriteTx { writer })
@@ -171,4 +175,104 @@ pub(crate) fn opt_time(
 pub(crate) fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
     let value: String = row.try_get(column)?;
     parse_time(&value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("hub.sqlite"))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .execute(&mut *store.write().await.unwrap())
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    async fn count(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_transactions_all_land_and_share_flushes() {
+        let (_dir, store) = store().await;
+        let before = store.flushes();
+        let mut tasks = Vec::new();
+        for n in 0..40i64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tx = store.begin().await?;
+                sqlx::query("INSERT INTO t (n) VALUES (?)")
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+                store.commit(tx).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(count(&store).await, 40);
+        let flushes = store.flushes() - before;
+        assert!((1..=40).contains(&flushes), "{flushes} flushes");
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_half_way_is_rolled_back_by_the_next_writer() {
+        let (_dir, store) = store().await;
+        {
+            let mut tx = store.begin().await.unwrap();
+            sqlx::query("INSERT INTO t (n) VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // Dropped without commit, as when a handler fails with `?` half-way.
+        }
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        store.commit(tx).await.unwrap();
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![2]);
+
+        let tx = store.begin().await.unwrap();
+        tx.rollback().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (3)")
+            .execute(&mut *store.write().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(count(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_holder_cancelled_after_its_commit_ran_leaves_a_usable_writer() {
+        let (_dir, store) = store().await;
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        // The COMMIT ran, but its holder never learnt it (the flag still says "open").
+        sqlx::query("COMMIT").execute(&mut *tx).await.unwrap();
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        store.commit(tx).await.unwrap();
+        assert_eq!(count(&store).await, 2);
+    }
 }
