@@ -193,6 +193,17 @@ mod tests {
         (dir, store)
     }
 
+    /// A transaction that inserts `n`, left open.
+    async fn inserting(store: &SqliteStore, n: i64) -> WriteTx<'_> {
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (?)")
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
+    }
+
     async fn count(store: &SqliteStore) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM t")
             .fetch_one(store.pool())
@@ -227,20 +238,9 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_dropped_half_way_is_rolled_back_by_the_next_writer() {
         let (_dir, store) = store().await;
-        {
-            let mut tx = store.begin().await.unwrap();
-            sqlx::query("INSERT INTO t (n) VALUES (1)")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            // Dropped without commit, as when a handler fails with `?` half-way.
-        }
-        let mut tx = store.begin().await.unwrap();
-        sqlx::query("INSERT INTO t (n) VALUES (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        store.commit(tx).await.unwrap();
+        // Dropped without commit, as when a handler fails with `?` half-way.
+        drop(inserting(&store, 1).await);
+        store.commit(inserting(&store, 2).await).await.unwrap();
         let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
             .fetch_all(store.pool())
             .await
@@ -259,20 +259,11 @@ mod tests {
     #[tokio::test]
     async fn a_holder_cancelled_after_its_commit_ran_leaves_a_usable_writer() {
         let (_dir, store) = store().await;
-        let mut tx = store.begin().await.unwrap();
-        sqlx::query("INSERT INTO t (n) VALUES (1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = inserting(&store, 1).await;
         // The COMMIT ran, but its holder never learnt it (the flag still says "open").
         sqlx::query("COMMIT").execute(&mut *tx).await.unwrap();
         drop(tx);
-        let mut tx = store.begin().await.unwrap();
-        sqlx::query("INSERT INTO t (n) VALUES (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        store.commit(tx).await.unwrap();
+        store.commit(inserting(&store, 2).await).await.unwrap();
         assert_eq!(count(&store).await, 2);
     }
 }
