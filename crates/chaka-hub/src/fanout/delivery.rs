@@ -150,8 +150,23 @@ impl Judge {
             }
             Ok(Delivery::Refused { status, code }) => {
                 let error = format!("refused {status} {}", code.as_deref().unwrap_or("-"));
-                ours.map(|leg| self.retry(leg, now, Duration::ZERO, error.clone()))
-                    .collect()
+                // Protocol §8: a `400` is not retried. A batch refused as a whole is split by
+                // the caller until the refused inquiry is alone; only then is it given up.
+                let invalid = matches!(status, 400 | 413) && sent.len() == 1;
+                ours.map(|leg| {
+                    if invalid {
+                        Settlement {
+                            key: leg.key.clone(),
+                            attempt: leg.attempt,
+                            action: LegAction::GiveUp {
+                                error: error.clone(),
+                            },
+                        }
+                    } else {
+                        self.retry(leg, now, Duration::ZERO, error.clone())
+                    }
+                })
+                .collect()
             }
             Err(e) => {
                 let error = e.to_string();
@@ -313,5 +328,28 @@ mod tests {
             out.iter()
                 .all(|s| matches!(&s.action, LegAction::Retry { at, error } if *at == NOW + Duration::seconds(1) && error.contains("refused")))
         );
+    }
+    #[test]
+    fn a_400_for_one_inquiry_alone_is_final_but_for_a_batch_or_a_401_is_retried() {
+        let legs: Vec<_> = (0..2).map(|n| leg(n, 1)).collect();
+        let (map, ids) = setup(&legs);
+        let refused = |status| {
+            Ok(Delivery::Refused {
+                status,
+                code: Some("invalid_name".into()),
+            })
+        };
+        let alone = judge().settle(&map, &ids[..1], refused(400), NOW);
+        assert!(
+            matches!(&alone[0].action, LegAction::GiveUp { error } if error.contains("400 invalid_name"))
+        );
+        let batch = judge().settle(&map, &ids, refused(400), NOW);
+        assert!(
+            batch
+                .iter()
+                .all(|s| matches!(s.action, LegAction::Retry { .. }))
+        );
+        let unauthorised = judge().settle(&map, &ids[..1], refused(401), NOW);
+        assert!(matches!(unauthorised[0].action, LegAction::Retry { .. }));
     }
 }

@@ -143,6 +143,12 @@ pub enum LegAction {
     },
     /// Give the leg back untouched (shutdown): `pending`, due at once.
     Release,
+    /// The bank refused the inquiry itself as invalid (`400` or `413` for it alone; protocol
+    /// §8: not retried): the leg is final at once as `no_answer`, with the reason.
+    GiveUp {
+        /// Why (no personal data).
+        error: String,
+    },
 }
 
 /// A change to one claimed leg, fenced by `attempt`.

@@ -358,7 +358,7 @@ async fn forty_inquiries_due_together_go_out_in_one_batch() {
 }
 
 #[tokio::test]
-async fn a_batch_refused_as_a_whole_is_split_so_one_bad_inquiry_holds_back_no_other() {
+async fn a_batch_refused_as_a_whole_is_split_and_the_bad_inquiry_alone_is_not_retried() {
     let mut hub = Hub::start(&[BankSpec::new("ICBC")]).await;
     let good = hub.submit(&["ICBC"]).await;
     // A name the bank's schema refuses (digits): the whole batch is answered 400.
@@ -368,8 +368,10 @@ async fn a_batch_refused_as_a_whole_is_split_so_one_bad_inquiry_holds_back_no_ot
     assert!(report.requests >= 3, "{report:?}");
     assert_eq!(hub.state(good, "ICBC").await, LegState::Answered);
     assert_eq!(hub.state(other, "ICBC").await, LegState::Answered);
+    // Protocol §8: 400 is not retried. Alone, the bad inquiry is final at once as "no answer"
+    // (with the bank's reason), and its report is final with its one "ready" SMS.
     let leg = hub.leg(bad, "ICBC").await;
-    assert_eq!(leg.state, LegState::Pending);
+    assert_eq!(leg.state, LegState::NoAnswer);
     assert!(
         leg.last_error
             .as_deref()
@@ -377,6 +379,13 @@ async fn a_batch_refused_as_a_whole_is_split_so_one_bad_inquiry_holds_back_no_ot
             .contains("400 invalid_name"),
         "{leg:?}"
     );
+    assert_eq!(hub.ready_sms().await.len(), 3);
+    let requests = hub
+        .fanout
+        .tick(hub.now() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(requests.requests, 0, "{requests:?}");
 }
 
 #[tokio::test]

@@ -264,6 +264,12 @@ impl LedgerStore for SqliteLedger {
         for (i, s) in settlements.iter().enumerate() {
             if !matches!(s.action, LegAction::Answer(_)) {
                 applied[i] = apply(&mut tx, s, now).await?;
+                if applied[i]
+                    && matches!(s.action, LegAction::GiveUp { .. })
+                    && !touched.contains(&s.key.inquiry_id)
+                {
+                    touched.push(s.key.inquiry_id);
+                }
             }
         }
         let mut finalized = HashSet::new();
@@ -279,8 +285,10 @@ impl LedgerStore for SqliteLedger {
             .map(|(s, ok)| match ok {
                 false => Settled::Fenced,
                 true => Settled::Applied {
-                    inquiry_final: matches!(s.action, LegAction::Answer(_))
-                        && finalized.contains(&s.key.inquiry_id),
+                    inquiry_final: matches!(
+                        s.action,
+                        LegAction::Answer(_) | LegAction::GiveUp { .. }
+                    ) && finalized.contains(&s.key.inquiry_id),
                 },
             })
             .collect())

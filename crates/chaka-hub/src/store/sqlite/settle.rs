@@ -279,6 +279,11 @@ pub(super) async fn apply(
         LegAction::Release => {
             sqlx::query(fenced!("state = 'pending', next_attempt_at = ?")).bind(now_s)
         }
+        LegAction::GiveUp { error } => sqlx::query(fenced!(
+            "state = 'no_answer', finished_at = ?, last_error = ?"
+        ))
+        .bind(now_s)
+        .bind(error.chars().take(200).collect::<String>()),
     };
     let done = query
         .bind(s.key.inquiry_id.to_string())
