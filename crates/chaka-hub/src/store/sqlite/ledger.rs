@@ -5,8 +5,7 @@
 //! the submission transaction of the caller.
 
 use super::settle::{
-    all_legs_final, answer_legs, apply, finalize_if_done, insert_answer, insert_answers,
-    insert_late,
+    all_legs_final, answer_legs, apply, finalize_if_done, insert_answers, insert_late,
 };
 use super::{SqliteStore, opt_time, time_of};
 use crate::store::ledger::{
@@ -129,6 +128,11 @@ fn suite_of(row: &SqliteRow) -> Result<Suite, StoreError> {
     Suite::parse(&row.try_get::<String, _>("suite")?).ok_or(StoreError::Corrupt("legs.suite"))
 }
 
+/// Whether the action, once applied, makes its leg final.
+fn makes_final(action: &LegAction) -> bool {
+    matches!(action, LegAction::Answer(_) | LegAction::GiveUp { .. })
+}
+
 #[async_trait]
 impl LedgerStore for SqliteLedger {
     async fn claim_due(
@@ -248,12 +252,8 @@ impl LedgerStore for SqliteLedger {
             })
             .collect();
         let mut applied = vec![false; settlements.len()];
-        let mut touched: Vec<InquiryId> = Vec::new();
         for (i, ok) in answer_legs(&mut tx, settlements, &answers, now).await? {
             applied[i] = ok;
-            if ok && !touched.contains(&settlements[i].key.inquiry_id) {
-                touched.push(settlements[i].key.inquiry_id);
-            }
         }
         let stored: Vec<&Answer> = answers
             .iter()
@@ -262,14 +262,15 @@ impl LedgerStore for SqliteLedger {
             .collect();
         insert_answers(&mut tx, &stored, now).await?;
         for (i, s) in settlements.iter().enumerate() {
-            if !matches!(s.action, LegAction::Answer(_)) {
-                applied[i] = apply(&mut tx, s, now).await?;
-                if applied[i]
-                    && matches!(s.action, LegAction::GiveUp { .. })
-                    && !touched.contains(&s.key.inquiry_id)
-                {
-                    touched.push(s.key.inquiry_id);
-                }
+            if let Some(ok) = apply(&mut tx, s, now).await? {
+                applied[i] = ok;
+            }
+        }
+        // The inquiries whose leg became final here may now be final themselves.
+        let mut touched: Vec<InquiryId> = Vec::new();
+        for (s, _) in settlements.iter().zip(&applied).filter(|(_, ok)| **ok) {
+            if makes_final(&s.action) && !touched.contains(&s.key.inquiry_id) {
+                touched.push(s.key.inquiry_id);
             }
         }
         let mut finalized = HashSet::new();
@@ -285,10 +286,7 @@ impl LedgerStore for SqliteLedger {
             .map(|(s, ok)| match ok {
                 false => Settled::Fenced,
                 true => Settled::Applied {
-                    inquiry_final: matches!(
-                        s.action,
-                        LegAction::Answer(_) | LegAction::GiveUp { .. }
-                    ) && finalized.contains(&s.key.inquiry_id),
+                    inquiry_final: makes_final(&s.action) && finalized.contains(&s.key.inquiry_id),
                 },
             })
             .collect())
@@ -364,7 +362,7 @@ impl LedgerStore for SqliteLedger {
                     .bind(bank.as_str())
                     .execute(&mut *tx)
                     .await?;
-                    insert_answer(&mut tx, answer, now).await?;
+                    insert_answers(&mut tx, &[answer], now).await?;
                     let inquiry_final = finalize_if_done(&mut tx, &id, now, self.retention).await?;
                     CallbackOutcome::Recorded { inquiry_final }
                 }

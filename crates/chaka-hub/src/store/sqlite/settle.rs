@@ -23,27 +23,6 @@ pub(super) fn encode_outcome(answer: &Answer) -> Result<(String, Option<Vec<u8>>
     Ok((outcome, sealed))
 }
 
-pub(super) async fn insert_answer(
-    conn: &mut SqliteConnection,
-    answer: &Answer,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let (outcome, sealed) = encode_outcome(answer)?;
-    sqlx::query(
-        "INSERT OR IGNORE INTO answers (inquiry_id, bank, outcome, sealed, answered_at, received_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(answer.inquiry_id.to_string())
-    .bind(answer.bank.as_str())
-    .bind(outcome)
-    .bind(sealed)
-    .bind(fmt_time(answer.answered_at))
-    .bind(fmt_time(now))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 pub(super) async fn insert_late(
     conn: &mut SqliteConnection,
     answer: &Answer,
@@ -243,12 +222,13 @@ pub(super) async fn all_legs_final(
         .collect()
 }
 
-/// Applies one fenced action; `true` when the leg was ours and changed.
+/// Applies one fenced action other than an answer: `Some(true)` when the leg was ours and
+/// changed. Answers are settled in bulk ([`answer_legs`], [`insert_answers`]): `None`.
 pub(super) async fn apply(
     conn: &mut SqliteConnection,
     s: &Settlement,
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<Option<bool>, StoreError> {
     /// An UPDATE of one leg, fenced by its attempt and the leg still being sent.
     macro_rules! fenced {
         ($set:literal) => {
@@ -262,11 +242,7 @@ pub(super) async fn apply(
     }
     let now_s = fmt_time(now);
     let query = match &s.action {
-        LegAction::Answer(_) => sqlx::query(fenced!(
-            "state = 'answered', answered_at = ?, finished_at = ?, last_error = NULL"
-        ))
-        .bind(now_s.clone())
-        .bind(now_s),
+        LegAction::Answer(_) => return Ok(None),
         LegAction::Retry { at, error } => sqlx::query(fenced!(
             "state = 'pending', next_attempt_at = ?, last_error = ?"
         ))
@@ -291,11 +267,5 @@ pub(super) async fn apply(
         .bind(s.attempt)
         .execute(&mut *conn)
         .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    if let LegAction::Answer(answer) = &s.action {
-        insert_answer(conn, answer, now).await?;
-    }
-    Ok(true)
+    Ok(Some(done.rows_affected() == 1))
 }
