@@ -239,32 +239,39 @@ pub async fn run(args: HubBench) -> anyhow::Result<()> {
     server.abort();
     runtime.shutdown().await;
     stopper.stop();
-    banks_rt.stop();
-    clients_rt.stop();
     result
 }
 
-/// A runtime beside the hub's, on threads of its own.
-struct Side(tokio::runtime::Runtime);
+/// A runtime beside the hub's, on threads of its own. Dropping it stops it without waiting
+/// (a runtime cannot be dropped from inside another one), so an early `?` still ends cleanly.
+struct Side {
+    handle: tokio::runtime::Handle,
+    runtime: Option<tokio::runtime::Runtime>,
+}
 
 impl Side {
     fn new(name: &str, threads: usize) -> anyhow::Result<Self> {
-        Ok(Self(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .thread_name(name)
-                .enable_all()
-                .build()?,
-        ))
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(name)
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
     }
 
     fn handle(&self) -> &tokio::runtime::Handle {
-        self.0.handle()
+        &self.handle
     }
+}
 
-    /// Stops it without waiting (it cannot be dropped from inside another runtime).
-    fn stop(self) {
-        self.0.shutdown_background();
+impl Drop for Side {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
