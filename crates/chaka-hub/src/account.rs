@@ -304,6 +304,30 @@ impl Hub {
         Ok(())
     }
 
+    /// Revokes one of the account's sessions; `not_found` when it has no such live session.
+    pub async fn revoke_session(
+        &self,
+        account: &Account,
+        session_id: &str,
+    ) -> Result<(), ApiError> {
+        let account_id = &account.account_id;
+        if session_id.len() > 64
+            || !self
+                .store
+                .revoke_session(account_id, session_id, self.clock.now())
+                .await?
+        {
+            return Err(ApiError::new("not_found"));
+        }
+        self.audit(
+            Some(account_id),
+            "session_revoked",
+            None,
+            serde_json::json!({ "session": session_id }),
+        )
+        .await
+    }
+
     /// Changes the password (the old one is required) and ends every other session.
     pub async fn change_password(
         &self,

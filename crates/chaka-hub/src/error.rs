@@ -285,6 +285,16 @@ impl ApiError {
         self.code
     }
 
+    /// A machine-readable member, if set (`attempts_left`, `locked_until`, `until`…).
+    pub fn member(&self, key: &str) -> Option<&Value> {
+        self.extra.get(key)
+    }
+
+    /// The human-readable detail, if any (never personal data).
+    pub fn detail_text(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         codes::status_of(self.code)

@@ -83,7 +83,8 @@ fn check_origin(hub: &Hub, parts: &Parts) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn caller(parts: &Parts, hub: &Hub) -> Result<Option<Caller>, ApiError> {
+/// The caller of a request, if it carries live credentials (also used by the web app).
+pub(crate) async fn caller(parts: &Parts, hub: &Hub) -> Result<Option<Caller>, ApiError> {
     let Some((token, from_cookie)) = token_of(&parts.headers)? else {
         return Ok(None);
     };

@@ -19,7 +19,7 @@ use crate::hub::Hub;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
@@ -68,6 +68,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(hub: Arc<Hub>) -> Router {
     let (api, document) = routes().split_for_parts();
     api.merge(docs::router(docs::finish(document)))
+        .merge(crate::web::router())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
@@ -75,8 +76,19 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
-async fn no_route() -> ApiError {
-    ApiError::new("not_found").detail("no such route")
+/// An unknown path: a problem document under the API's and the banks' prefixes, the web
+/// app's "no such page" elsewhere.
+async fn no_route(
+    state: axum::extract::State<Arc<Hub>>,
+    request: axum::extract::Request,
+) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/api/") || path.starts_with("/chaka/") {
+        return ApiError::new("not_found")
+            .detail("no such route")
+            .into_response();
+    }
+    crate::web::not_found(state, request).await
 }
 
 async fn no_method() -> ApiError {
@@ -85,7 +97,10 @@ async fn no_method() -> ApiError {
 
 async fn no_store(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Static assets of the web app say how long they may be cached; everything else: never.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

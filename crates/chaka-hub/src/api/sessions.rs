@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
@@ -61,7 +60,8 @@ pub struct SessionList {
     pub sessions: Vec<SessionView>,
 }
 
-fn cookie(hub: &Hub, value: &str, clear: bool) -> Option<HeaderValue> {
+/// The session cookie (also set by the web app's login).
+pub(crate) fn cookie(hub: &Hub, value: &str, clear: bool) -> Option<HeaderValue> {
     let secure = if hub.config.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -173,22 +173,7 @@ pub async fn revoke(
     caller: Caller,
     Path(session_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let account_id = &caller.account.account_id;
-    if session_id.len() > 64
-        || !hub
-            .store
-            .revoke_session(account_id, &session_id, hub.clock.now())
-            .await?
-    {
-        return Err(ApiError::new("not_found"));
-    }
-    hub.audit(
-        Some(account_id),
-        "session_revoked",
-        None,
-        json!({ "session": session_id }),
-    )
-    .await?;
+    hub.revoke_session(&caller.account, &session_id).await?;
     if session_id == caller.session.session_id {
         return Ok(cleared(&hub));
     }

@@ -6,3 +6,4 @@ mod fanout;
 mod kit;
 mod logs;
 mod privacy;
+mod web;
