@@ -54,7 +54,8 @@ fn routes() -> OpenApiRouter<Arc<Hub>> {
         .routes(routes!(inquiries::send_code))
         .routes(routes!(inquiries::submit, inquiries::list))
         .routes(routes!(inquiries::get))
-        .routes(routes!(reports::open));
+        .routes(routes!(reports::open))
+        .routes(routes!(reports::dispute));
     OpenApiRouter::with_openapi(docs::base()).nest(PREFIX, v1)
 }
 

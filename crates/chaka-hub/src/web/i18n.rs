@@ -100,7 +100,12 @@ mod tests {
         for text in &sources {
             for piece in text.split(".t(\"").skip(1) {
                 let key = piece.split('"').next().unwrap();
-                if key.is_empty() || key.contains(' ') {
+                // Keys are `area.name`; anything else is not a use of the table.
+                let shaped = key.contains('.')
+                    && key.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_'
+                    });
+                if !shaped {
                     continue;
                 }
                 used += 1;

@@ -457,6 +457,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/inquiries"),
     ("get", "/api/v1/inquiries/{inquiry_id}"),
     ("post", "/api/v1/inquiries/{inquiry_id}/report"),
+    ("post", "/api/v1/inquiries/{inquiry_id}/disputes"),
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/healthz"),
     ("get", "/api/v1/readyz"),

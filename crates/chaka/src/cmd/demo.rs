@@ -307,7 +307,8 @@ fn print_world(banks: &[RunningBank], hub: SocketAddr, seeded: &[(DemoPerson, &s
             b.bank, name, b.endpoint, b.behaviour.label
         );
     }
-    println!("\nThe hub is up: http://{hub}  (API documentation: http://{hub}/api/docs)");
+    println!("\nThe hub is up. Open the cardholder web app in a browser (a phone's works too):");
+    println!("  http://{hub}/    (API documentation: http://{hub}/api/docs)");
     println!("\nDemo cardholders (password {DEMO_PASSWORD}; see docs/demo-people.md):");
     for (i, (p, pin)) in seeded.iter().enumerate() {
         println!(

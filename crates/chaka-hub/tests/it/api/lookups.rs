@@ -4,6 +4,7 @@
 //! makes reports unreadable, the 7-day purge, and other accounts' inquiries.
 
 use crate::kit::{Auth, BANKS, PASSWORD, PIN, TestApp, YUNNAN_ONLY, person, population, spawn_hub};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use time::Duration;
@@ -582,4 +583,68 @@ async fn another_accounts_inquiry_is_indistinguishable_from_a_missing_one() {
         json!([])
     );
     app.post_report(&owner, &id, PIN).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn a_card_reported_as_not_mine_is_recorded_without_its_digits() {
+    let app = spawn_hub().await;
+    let p = person(0);
+    let (token, id) = app.final_report(&p).await;
+    let report = app.post_report(&token, &id, PIN).await;
+    let section = report.body["banks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| !b["cards"].as_array().unwrap().is_empty())
+        .unwrap()
+        .clone();
+    let bank = section["bank"].as_str().unwrap();
+    let card = section["cards"][0]["masked"].as_str().unwrap();
+    let path = format!("/api/v1/inquiries/{id}/disputes");
+    let body = json!({ "bank": bank, "card": card });
+    for _ in 0..2 {
+        app.call(
+            Method::POST,
+            &path,
+            Auth::Bearer(&token),
+            Some(body.clone()),
+        )
+        .await
+        .assert_status(204);
+    }
+    let audit = app.get_audit(&token).await;
+    let disputes: Vec<_> = audit.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "card_disputed")
+        .collect();
+    assert_eq!(disputes.len(), 1, "a repeated report is recorded once");
+    let recorded = disputes[0].to_string();
+    let last4 = &card[card.len() - 4..];
+    assert!(
+        !recorded.contains(last4) && !recorded.contains(&card[..4]),
+        "{recorded}"
+    );
+    assert_eq!(disputes[0]["detail"]["bank"], bank);
+
+    // Malformed, unknown and foreign requests change nothing.
+    let other = app.ready(&person(4)).await;
+    let before = app.count("audit").await;
+    for (bad, code) in [
+        (
+            json!({ "bank": bank, "card": "6222021234561234" }),
+            "invalid_request",
+        ),
+        (json!({ "bank": "NOSUCH", "card": card }), "invalid_request"),
+        (json!({ "bank": bank }), "invalid_request"),
+    ] {
+        app.call(Method::POST, &path, Auth::Bearer(&token), Some(bad))
+            .await
+            .assert_problem(400, code);
+    }
+    app.call(Method::POST, &path, Auth::Bearer(&other), Some(body))
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(app.count("audit").await, before);
 }
