@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   BASE, PHONE_VIEWPORT, launch, register, setPin, login, agree, confirmAndSubmit, enterPin,
-  pauseFanout, personOf, advance, shot, fitsWidth, smsTemplates,
+  pauseFanout, personOf, advance, shot, fitsWidth, smsTemplates, accessible,
 } from "./support.mjs";
 
 let browser;
@@ -31,6 +31,7 @@ test("a visitor sees what the service is and the anti-fraud warning", async () =
   await page.locator("#fraud-warning").waitFor();
   assert.match(await page.locator("#fraud-warning").innerText(), /诈骗/);
   await fitsWidth(page);
+  await accessible(page);
   await shot(page, "01-landing");
 });
 
@@ -47,6 +48,7 @@ test("registering with the SMS code and the real-name check, then setting the PI
   assert.match(await page.locator("#form-notice").innerText(), /支付密码已设置/);
   await page.locator("#go-ask").waitFor();
   await fitsWidth(page);
+  await accessible(page);
   await shot(page, "03-home");
 });
 
@@ -65,6 +67,7 @@ test("asking every bank: no personal field, the agreement gate, the SMS code", a
   assert.match(await page.locator("#selected-count").innerText(), /7/);
   await agree(page);
   await fitsWidth(page);
+  await accessible(page);
   await shot(page, "04-ask");
   await pauseFanout(true);
   inquiryUrl = await confirmAndSubmit(page, person.phone);
@@ -82,6 +85,7 @@ test("following the progress: it updates by itself, without reloading", async ()
   assert.equal(await page.evaluate(() => window.stayedOnThePage), true, "the page was not reloaded");
   for (const text of await badges.allInnerTexts()) assert.equal(text, "已答复");
   assert.match(await page.locator("#inquiry-state").innerText(), /报告已生成/);
+  await accessible(page);
   assert.ok((await smsTemplates(person.phone)).includes("report_ready"), "the 'ready' SMS");
   await shot(page, "06-ready");
 });
@@ -95,6 +99,7 @@ test("two wrong PINs show the tries left; the right one opens the report", async
   await enterPin(page, "902741");
   await page.locator("#summary").waitFor();
   await fitsWidth(page);
+  await accessible(page);
   await shot(page, "07-report");
 });
 
@@ -127,6 +132,16 @@ test("reporting a card that is not mine records it and says to call the bank", a
   await enterPin(page, "902741");
   const marked = page.locator(`.card-row[data-masked="${masked}"] .disputed`);
   assert.equal(await marked.count(), 1, "the mark shows when the report is opened again");
+});
+
+test("the account page: the identity masked, the sessions, password and phone forms", async () => {
+  await page.goto(BASE + "/account");
+  assert.match(await page.locator("#profile-phone").innerText(), /^\d{3}\*{4}\d{4}$/);
+  assert.ok(!(await page.content()).includes(person.id_number), "the ID number is masked");
+  assert.equal(await page.locator("#sessions li").count(), 1);
+  await accessible(page);
+  await fitsWidth(page);
+  await shot(page, "08-account");
 });
 
 test("logging out ends the session", async () => {

@@ -130,3 +130,21 @@ export async function enterPin(page, pin) {
   await page.locator("#open-submit").click();
   await page.waitForLoadState();
 }
+
+/** Every visible field has a label and every button a name; the page has one h1 and a lang. */
+export async function accessible(page) {
+  const problems = await page.evaluate(() => {
+    const out = [];
+    const visible = (e) => e.offsetParent !== null;
+    for (const input of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+      if (visible(input) && input.labels.length === 0 && !input.getAttribute("aria-label")) out.push(`unlabelled ${input.name}`);
+    }
+    for (const button of document.querySelectorAll("button")) {
+      if (visible(button) && !button.textContent.trim() && !button.getAttribute("aria-label")) out.push("a button without a name");
+    }
+    if (document.querySelectorAll("h1").length !== 1) out.push("not one h1");
+    if (!document.documentElement.lang) out.push("no lang");
+    return out;
+  });
+  assert.deepEqual(problems, [], page.url());
+}

@@ -110,8 +110,11 @@ fn chromium() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The browser's whole journey, with every log line of the hub captured: none may carry an ID
+/// number, a phone, a PIN, a password, an SMS code or a card number typed or shown in it.
+#[tokio::test]
 async fn the_web_app_works_in_a_real_browser() {
+    let (logs, _guard) = crate::logs::Capture::start();
     let root = repo_root();
     let e2e = root.join("e2e");
     assert!(
@@ -166,6 +169,49 @@ async fn the_web_app_works_in_a_real_browser() {
     .unwrap()
     .expect("node runs (install Node.js 20 or newer)");
     assert!(status.success(), "the browser tests failed: {status}");
+
+    let logged = logs.text();
+    assert!(
+        logged.contains("inquiry submitted"),
+        "the capture saw the hub's logs"
+    );
+    let mut secrets: Vec<String> = vec![
+        crate::kit::PIN.into(),
+        "246810".into(),
+        crate::kit::PASSWORD.into(),
+    ];
+    for i in [0, 3, 4] {
+        let p = person(i);
+        let pans = population()
+            .cards
+            .iter()
+            .filter(|c| c.id_number == p.id_number);
+        secrets.extend(pans.map(|c| c.pan.clone()));
+        secrets.extend([p.id_number, p.phone, p.name]);
+    }
+    // Every SMS code sent (the same rule as the gateway's `last_code_to`).
+    let codes = world
+        .app
+        .sms
+        .sent()
+        .into_iter()
+        .filter(|s| s.template.starts_with("otp_"));
+    let codes: Vec<String> = codes
+        .filter_map(|s| {
+            s.text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|run| run.len() == 6)
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(codes.len() >= 5, "the journey received its codes");
+    secrets.extend(codes);
+    for secret in &secrets {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a log line carries a secret value"
+        );
+    }
 }
 
 /// A page and the cookies it set, fetched without a browser.
