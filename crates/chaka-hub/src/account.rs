@@ -113,6 +113,17 @@ impl Hub {
         .await
     }
 
+    /// Sends a code for `purpose` to the account's own phone, in the account's language.
+    pub async fn send_code_to_account(
+        &self,
+        account: &Account,
+        purpose: OtpPurpose,
+    ) -> Result<(), ApiError> {
+        let phone = self.phone_of(account)?;
+        self.send_code(&phone, purpose, Some(account), &account.lang)
+            .await
+    }
+
     /// Checks and uses up a code.
     pub async fn use_code(
         &self,

@@ -117,8 +117,7 @@ impl Hub {
     /// Sends the SMS code that confirms a submission (after the rules allow one).
     pub async fn send_inquiry_code(&self, account: &Account) -> Result<(), ApiError> {
         self.may_submit(account, self.clock.now()).await?;
-        let phone = self.phone_of(account)?;
-        self.send_code(&phone, OtpPurpose::Inquiry, Some(account), &account.lang)
+        self.send_code_to_account(account, OtpPurpose::Inquiry)
             .await
     }
 

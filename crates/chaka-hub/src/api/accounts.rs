@@ -81,9 +81,7 @@ pub async fn send_code(
                 return Err(ApiError::new("invalid_request")
                     .detail("this code goes to the account's phone: send no phone"));
             }
-            let phone = hub.phone_of(&caller.account)?;
-            hub.send_code(&phone, purpose, Some(&caller.account), lang)
-                .await?;
+            hub.send_code_to_account(&caller.account, purpose).await?;
         }
         OtpPurpose::PhoneChangeNew => {
             let caller = caller.ok_or_else(|| ApiError::new("unauthenticated"))?;

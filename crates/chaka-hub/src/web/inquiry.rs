@@ -7,7 +7,7 @@
 use super::banks::badge;
 use super::form::WebForm;
 use super::home::state_key;
-use super::page::{Ctx, Failure, Visitor, local_time, render};
+use super::page::{Ctx, Failure, Visitor, local_time, parse_time, render};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::inquiry::progress_of;
@@ -17,7 +17,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// One bank's line.
 struct BankLine {
@@ -175,10 +174,6 @@ struct ReportPage<'a> {
     notice: &'static str,
 }
 
-fn parse(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-}
-
 /// Opens the report with the PIN; a wrong PIN shows the pad again with the tries left.
 pub async fn open(
     State(hub): State<Arc<Hub>>,
@@ -271,12 +266,12 @@ async fn render_report(hub: &Hub, v: &Visitor, report: Report) -> Result<Respons
         })
         .collect();
     let now = hub.clock.now();
-    let expires_at = parse(&report.expires_at);
+    let expires_at = parse_time(&report.expires_at);
     let page = ReportPage {
         ctx: &v.ctx,
         id: report.inquiry_id.clone(),
         sections,
-        generated: parse(&report.generated_at)
+        generated: parse_time(&report.generated_at)
             .map(local_time)
             .unwrap_or_default(),
         expires: expires_at.map(local_time).unwrap_or_default(),

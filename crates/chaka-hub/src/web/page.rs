@@ -86,7 +86,7 @@ impl Ctx {
             if let Some(at) = error
                 .member(member)
                 .and_then(|v| v.as_str())
-                .and_then(parse)
+                .and_then(parse_time)
             {
                 text.push(' ');
                 text.push_str(&self.t("err.until").replace("{t}", &local_time(at)));
@@ -101,7 +101,8 @@ impl Ctx {
     }
 }
 
-fn parse(s: &str) -> Option<OffsetDateTime> {
+/// Parses an RFC 3339 time as the flows write them.
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 

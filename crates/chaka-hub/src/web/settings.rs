@@ -108,17 +108,9 @@ pub async fn pin_reset_code(
     _form: WebForm,
 ) -> Result<Response, Failure> {
     let caller = v.require()?;
-    let sent = async {
-        let phone = hub.phone_of(&caller.account)?;
-        hub.send_code(
-            &phone,
-            OtpPurpose::PinReset,
-            Some(&caller.account),
-            v.ctx.lang.as_str(),
-        )
-        .await
-    }
-    .await;
+    let sent = hub
+        .send_code_to_account(&caller.account, OtpPurpose::PinReset)
+        .await;
     match sent {
         Ok(()) => pin_page_with(
             &v,
@@ -296,17 +288,9 @@ pub async fn phone_code_old(
     form: WebForm,
 ) -> Result<Response, Failure> {
     let caller = v.require()?;
-    let sent = async {
-        let phone = hub.phone_of(&caller.account)?;
-        hub.send_code(
-            &phone,
-            OtpPurpose::PhoneChangeOld,
-            Some(&caller.account),
-            v.ctx.lang.as_str(),
-        )
-        .await
-    }
-    .await;
+    let sent = hub
+        .send_code_to_account(&caller.account, OtpPurpose::PhoneChangeOld)
+        .await;
     code_sent(&hub, &v, &form, sent, true).await
 }
 
