@@ -179,8 +179,13 @@ async fn the_web_app_works_in_a_real_browser() {
         crate::kit::PIN.into(),
         "246810".into(),
         crate::kit::PASSWORD.into(),
+        // What the settings test types: PINs, a password, a new phone.
+        "730418".into(),
+        "508163".into(),
+        "another-pass-2027".into(),
+        "13512345678".into(),
     ];
-    for i in [0, 3, 4] {
+    for i in [0, 3, 4, 6] {
         let p = person(i);
         let pans = population()
             .cards
