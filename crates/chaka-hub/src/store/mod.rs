@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod inquiries;
 pub mod ledger;
+pub mod postgres;
+pub(crate) mod rows;
 pub mod sqlite;
 
 pub use accounts::{
