@@ -15,6 +15,7 @@
 mod accounts;
 mod inquiries;
 pub mod ledger;
+pub mod scratch;
 mod settle;
 
 use super::StoreError;
