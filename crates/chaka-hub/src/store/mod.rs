@@ -5,6 +5,7 @@
 //! migration trees of the same versions. Handlers never touch SQL.
 
 pub mod accounts;
+pub mod backend;
 pub mod inquiries;
 pub mod ledger;
 pub mod postgres;
@@ -16,6 +17,7 @@ pub mod sqlite;
 pub use accounts::{
     Account, AccountStore, CodeCheck, CodeStore, NewAccount, PinFailure, PinRecord, SessionRecord,
 };
+pub use backend::{Backend, Location};
 pub use inquiries::{
     AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms,
     OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted,

@@ -181,12 +181,16 @@ pub async fn spawn_hub_with(tune: impl FnOnce(&mut HubConfig)) -> TestApp {
     let address = listener.local_addr().unwrap();
     let mut config = HubConfig {
         public_url: format!("http://{address}"),
-        database: dir.path().join("hub.sqlite"),
+        database: dir.path().join("hub.sqlite").into(),
         ..HubConfig::default()
     };
     tune(&mut config);
 
-    let store = Arc::new(SqliteStore::open(&config.database).await.unwrap());
+    let store = Arc::new(
+        SqliteStore::open(config.database.sqlite_path().unwrap())
+            .await
+            .unwrap(),
+    );
     let vault = Arc::new(Vault::new(&Secrets::generate(), KdfParams::FAST_FOR_TESTS));
     let identity = Arc::new(
         SandboxVerifier::open(population.dir.join("citizens.sqlite"))

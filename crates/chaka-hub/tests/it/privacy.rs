@@ -45,7 +45,7 @@ async fn no_id_number_phone_pin_or_card_number_is_stored_or_logged_in_clear() {
     let database = app.hub.config.database.clone();
     let mut files = vec![("logs".to_owned(), logs.into_bytes())];
     for suffix in ["", "-wal"] {
-        let path = format!("{}{suffix}", database.display());
+        let path = format!("{}{suffix}", database.masked());
         if let Ok(bytes) = std::fs::read(&path) {
             files.push((path, bytes));
         }

@@ -159,7 +159,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = HubConfig::load(None)?;
     config.listen = address;
     config.public_url = format!("http://{address}");
-    config.database = args.data.join("hub.sqlite");
+    config.database = args.data.join("hub.sqlite").into();
     config.banks_file = banks_file;
     config.secrets_file = secrets;
     config.signing_key = keys.join("hub.pem");
