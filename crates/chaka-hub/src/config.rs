@@ -245,10 +245,11 @@ impl HubConfig {
             figment = figment.merge(Toml::file(file));
         }
         let config: HubConfig = figment
-            // CHAKA_LOG (the log filter) and CHAKA_FAILPOINT (crash tests) are not settings.
+            // CHAKA_LOG (the log filter), CHAKA_FAILPOINT (crash tests) and
+            // CHAKA_TEST_DATABASE_URL (the tests' PostgreSQL server) are not settings.
             .merge(
                 Env::prefixed("CHAKA_")
-                    .ignore(&["log", "failpoint"])
+                    .ignore(&["log", "failpoint", "test_database_url"])
                     .split("__"),
             )
             .extract()

@@ -17,6 +17,8 @@ mod inquiries;
 pub mod ledger;
 pub mod scratch;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 use super::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
