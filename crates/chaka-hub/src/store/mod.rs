@@ -12,6 +12,7 @@ pub mod postgres;
 pub(crate) mod rows;
 #[cfg(test)]
 mod schema_tests;
+pub(crate) mod settlement;
 pub mod sqlite;
 
 pub use accounts::{

@@ -7,23 +7,20 @@
 //! final. [`create_legs`] runs inside the submission transaction of the caller.
 
 use super::PgStore;
-use super::settle::{
-    all_legs_final, answer_legs, apply, finalize_if_done, insert_answers, insert_late,
-    lock_inquiries,
-};
+use super::settle::{finalize_if_done, lock_inquiries};
 use crate::store::ledger::{
-    BankClaim, CallbackOutcome, CallbackRecord, CallbackStep, Claim, ClaimedLeg, DEFAULT_RETENTION,
-    LedgerStore, LegKey, LegRecord, Settled, Settlement, answer_fits, answers_of, callback_step,
-    claimed_inquiries, claimed_inquiry, finalising, join_claims, settled,
+    BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
+    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims,
 };
-use crate::store::rows::{Fields, inquiry_id_of, leg_record_from, state_of, suite_of};
+use crate::store::rows::{inquiry_id_of, leg_record_from};
+use crate::store::settlement::{record_callback_in, settle_in};
 use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use chaka_core::{BankCode, InquiryId};
 use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
 use sqlx::PgConnection;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
 /// Inquiries whose expired legs are closed per transaction by
@@ -163,31 +160,9 @@ impl LedgerStore for PgLedger {
         let mut tx = self.store.pool().begin().await?;
         let inquiries: Vec<InquiryId> = settlements.iter().map(|s| s.key.inquiry_id).collect();
         lock_inquiries(&mut tx, &inquiries).await?;
-        let answers = answers_of(settlements);
-        let mut applied = vec![false; settlements.len()];
-        for (i, ok) in answer_legs(&mut tx, settlements, &answers, now).await? {
-            applied[i] = ok;
-        }
-        let stored: Vec<&Answer> = answers
-            .iter()
-            .filter(|(i, _)| applied[*i])
-            .map(|(_, a)| *a)
-            .collect();
-        insert_answers(&mut tx, &stored, now).await?;
-        for (i, s) in settlements.iter().enumerate() {
-            if let Some(ok) = apply(&mut tx, s, now).await? {
-                applied[i] = ok;
-            }
-        }
-        let touched = finalising(settlements, &applied);
-        let mut finalized = HashSet::new();
-        for id in all_legs_final(&mut tx, &touched).await? {
-            if finalize_if_done(&mut tx, &id, now, self.retention).await? {
-                finalized.insert(id);
-            }
-        }
+        let settled = settle_in(&mut *tx, settlements, now, self.retention).await?;
         tx.commit().await?;
-        Ok(settled(settlements, &applied, &finalized))
+        Ok(settled)
     }
 
     async fn record_callback(
@@ -196,72 +171,17 @@ impl LedgerStore for PgLedger {
         answers: &[Answer],
         now: OffsetDateTime,
     ) -> Result<CallbackRecord, StoreError> {
-        // Dropped without a commit (an unknown or invalid answer), the transaction rolls back.
         let mut tx = self.store.pool().begin().await?;
         let inquiries: Vec<InquiryId> = answers.iter().map(|a| a.inquiry_id).collect();
         lock_inquiries(&mut tx, &inquiries).await?;
-        let mut outcomes = Vec::with_capacity(answers.len());
-        for answer in answers {
-            let id = answer.inquiry_id;
-            if &answer.bank != bank {
-                return Ok(CallbackRecord::UnknownLeg(id));
-            }
-            let Some(row) = sqlx::query(
-                "SELECT state, suite, deadline FROM legs WHERE inquiry_id = $1 AND bank = $2",
-            )
-            .bind(id.to_string())
-            .bind(bank.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            else {
-                return Ok(CallbackRecord::UnknownLeg(id));
-            };
-            if !answer_fits(answer, suite_of(&row)?) {
-                return Ok(CallbackRecord::InvalidAnswer(id));
-            }
-            let past_deadline = row.time("deadline")? <= now;
-            let outcome = match callback_step(state_of(&row)?, past_deadline, answer) {
-                CallbackStep::Duplicate => CallbackOutcome::Duplicate,
-                CallbackStep::Late => {
-                    insert_late(&mut tx, answer, now).await?;
-                    CallbackOutcome::Late
-                }
-                CallbackStep::ExpireThenLate => {
-                    sqlx::query(
-                        "UPDATE legs SET state = 'no_answer', finished_at = $1, lease_owner = NULL, \
-                         lease_expires_at = NULL WHERE inquiry_id = $2 AND bank = $3",
-                    )
-                    .bind(fmt_time(now))
-                    .bind(id.to_string())
-                    .bind(bank.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_late(&mut tx, answer, now).await?;
-                    finalize_if_done(&mut tx, &id, now, self.retention).await?;
-                    CallbackOutcome::Late
-                }
-                // Not an answer yet: the leg stays open and is asked again.
-                CallbackStep::Defer => CallbackOutcome::Deferred,
-                CallbackStep::Record => {
-                    sqlx::query(
-                        "UPDATE legs SET state = 'answered', answered_at = $1, finished_at = $1, \
-                         last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
-                         WHERE inquiry_id = $2 AND bank = $3",
-                    )
-                    .bind(fmt_time(now))
-                    .bind(id.to_string())
-                    .bind(bank.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_answers(&mut tx, &[answer], now).await?;
-                    let inquiry_final = finalize_if_done(&mut tx, &id, now, self.retention).await?;
-                    CallbackOutcome::Recorded { inquiry_final }
-                }
-            };
-            outcomes.push((id, outcome));
+        let record = record_callback_in(&mut *tx, bank, answers, now, self.retention).await?;
+        if matches!(record, CallbackRecord::Recorded(_)) {
+            tx.commit().await?;
+        } else {
+            // All or nothing: an unknown or invalid answer undoes the ones before it.
+            tx.rollback().await?;
         }
-        tx.commit().await?;
-        Ok(CallbackRecord::Recorded(outcomes))
+        Ok(record)
     }
 
     async fn expire_deadlines(&self, now: OffsetDateTime) -> Result<u64, StoreError> {

@@ -6,10 +6,13 @@
 use crate::store::ledger::{
     LegAction, READY_TEMPLATE, ReadySms, Settlement, encode_outcome, error_text,
 };
+use crate::store::ledger::{LegKey, LegState};
 use crate::store::rows::Fields;
+use crate::store::settlement::{ledger_sql_by_functions, leg_for_callback_from};
 use crate::store::{StoreError, fmt_time};
 use chaka_core::InquiryId;
 use chaka_protocol::message::Answer;
+use chaka_protocol::suite::Suite;
 use sqlx::PgConnection;
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
@@ -274,3 +277,48 @@ pub(super) async fn apply(
     let done = query.execute(&mut *conn).await?;
     Ok(Some(done.rows_affected() == 1))
 }
+
+/// The state, suite and deadline of a leg.
+pub(super) async fn leg_for_callback(
+    conn: &mut PgConnection,
+    key: &LegKey,
+) -> Result<Option<(LegState, Suite, OffsetDateTime)>, StoreError> {
+    sqlx::query("SELECT state, suite, deadline FROM legs WHERE inquiry_id = $1 AND bank = $2")
+        .bind(key.inquiry_id.to_string())
+        .bind(key.bank.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(leg_for_callback_from)
+        .transpose()
+}
+
+/// Makes an open leg final: `answered` or `no_answer`.
+pub(super) async fn close_leg(
+    conn: &mut PgConnection,
+    key: &LegKey,
+    answered: bool,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let query = if answered {
+        sqlx::query(
+            "UPDATE legs SET state = 'answered', answered_at = $1, finished_at = $1, \
+             last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE inquiry_id = $2 AND bank = $3",
+        )
+    } else {
+        sqlx::query(
+            "UPDATE legs SET state = 'no_answer', finished_at = $1, lease_owner = NULL, \
+             lease_expires_at = NULL WHERE inquiry_id = $2 AND bank = $3",
+        )
+    };
+    query
+        .bind(fmt_time(now))
+        .bind(key.inquiry_id.to_string())
+        .bind(key.bank.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+ledger_sql_by_functions!(PgConnection);

@@ -5,22 +5,20 @@
 //! the submission transaction of the caller.
 
 use super::SqliteStore;
-use super::settle::{
-    all_legs_final, answer_legs, apply, finalize_if_done, insert_answers, insert_late,
-};
+use super::settle::finalize_if_done;
 use crate::store::ledger::{
-    BankClaim, CallbackOutcome, CallbackRecord, CallbackStep, Claim, ClaimedLeg, DEFAULT_RETENTION,
-    LedgerStore, LegKey, LegRecord, Settled, Settlement, answer_fits, answers_of, callback_step,
-    claimed_inquiries, claimed_inquiry, finalising, join_claims, settled,
+    BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
+    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims,
 };
-use crate::store::rows::{Fields, inquiry_id_of, leg_record_from, state_of, suite_of};
+use crate::store::rows::{inquiry_id_of, leg_record_from};
+use crate::store::settlement::{record_callback_in, settle_in};
 use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use chaka_core::{BankCode, InquiryId};
 use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
 /// Legs expired per transaction by [`LedgerStore::expire_deadlines`].
@@ -181,34 +179,9 @@ impl LedgerStore for SqliteLedger {
             return Ok(Vec::new());
         }
         let mut tx = self.store.begin().await?;
-        // Answers, the common case, in a few statements whatever their number: every statement
-        // is a round trip to SQLite's thread while the writer is held. Other actions one by one.
-        let answers = answers_of(settlements);
-        let mut applied = vec![false; settlements.len()];
-        for (i, ok) in answer_legs(&mut tx, settlements, &answers, now).await? {
-            applied[i] = ok;
-        }
-        let stored: Vec<&Answer> = answers
-            .iter()
-            .filter(|(i, _)| applied[*i])
-            .map(|(_, a)| *a)
-            .collect();
-        insert_answers(&mut tx, &stored, now).await?;
-        for (i, s) in settlements.iter().enumerate() {
-            if let Some(ok) = apply(&mut tx, s, now).await? {
-                applied[i] = ok;
-            }
-        }
-        // The inquiries whose leg became final here may now be final themselves.
-        let touched = finalising(settlements, &applied);
-        let mut finalized = HashSet::new();
-        for id in all_legs_final(&mut tx, &touched).await? {
-            if finalize_if_done(&mut tx, &id, now, self.retention).await? {
-                finalized.insert(id);
-            }
-        }
+        let settled = settle_in(&mut *tx, settlements, now, self.retention).await?;
         self.store.commit(tx).await?;
-        Ok(settled(settlements, &applied, &finalized))
+        Ok(settled)
     }
 
     async fn record_callback(
@@ -218,69 +191,14 @@ impl LedgerStore for SqliteLedger {
         now: OffsetDateTime,
     ) -> Result<CallbackRecord, StoreError> {
         let mut tx = self.store.begin().await?;
-        let mut outcomes = Vec::with_capacity(answers.len());
-        for answer in answers {
-            let id = answer.inquiry_id;
-            if &answer.bank != bank {
-                return Ok(CallbackRecord::UnknownLeg(id));
-            }
-            let Some(row) = sqlx::query(
-                "SELECT state, suite, deadline FROM legs WHERE inquiry_id = ? AND bank = ?",
-            )
-            .bind(id.to_string())
-            .bind(bank.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            else {
-                return Ok(CallbackRecord::UnknownLeg(id));
-            };
-            if !answer_fits(answer, suite_of(&row)?) {
-                return Ok(CallbackRecord::InvalidAnswer(id));
-            }
-            let past_deadline = row.time("deadline")? <= now;
-            let outcome = match callback_step(state_of(&row)?, past_deadline, answer) {
-                CallbackStep::Duplicate => CallbackOutcome::Duplicate,
-                CallbackStep::Late => {
-                    insert_late(&mut tx, answer, now).await?;
-                    CallbackOutcome::Late
-                }
-                CallbackStep::ExpireThenLate => {
-                    sqlx::query(
-                        "UPDATE legs SET state = 'no_answer', finished_at = ?, lease_owner = NULL, \
-                         lease_expires_at = NULL WHERE inquiry_id = ? AND bank = ?",
-                    )
-                    .bind(fmt_time(now))
-                    .bind(id.to_string())
-                    .bind(bank.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_late(&mut tx, answer, now).await?;
-                    finalize_if_done(&mut tx, &id, now, self.retention).await?;
-                    CallbackOutcome::Late
-                }
-                // Not an answer yet: the leg stays open and is asked again.
-                CallbackStep::Defer => CallbackOutcome::Deferred,
-                CallbackStep::Record => {
-                    sqlx::query(
-                        "UPDATE legs SET state = 'answered', answered_at = ?, finished_at = ?, \
-                         last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
-                         WHERE inquiry_id = ? AND bank = ?",
-                    )
-                    .bind(fmt_time(now))
-                    .bind(fmt_time(now))
-                    .bind(id.to_string())
-                    .bind(bank.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_answers(&mut tx, &[answer], now).await?;
-                    let inquiry_final = finalize_if_done(&mut tx, &id, now, self.retention).await?;
-                    CallbackOutcome::Recorded { inquiry_final }
-                }
-            };
-            outcomes.push((id, outcome));
+        let record = record_callback_in(&mut *tx, bank, answers, now, self.retention).await?;
+        if matches!(record, CallbackRecord::Recorded(_)) {
+            self.store.commit(tx).await?;
+        } else {
+            // All or nothing: an unknown or invalid answer undoes the ones before it.
+            tx.rollback().await?;
         }
-        self.store.commit(tx).await?;
-        Ok(CallbackRecord::Recorded(outcomes))
+        Ok(record)
     }
 
     async fn expire_deadlines(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
