@@ -20,13 +20,13 @@ const ASKERS: [usize; 6] = [0, 1, 2, 4, 5, 6];
 /// `chaka hub` on the demo's files and `database`, listening on `port`. Banks call back at
 /// `public_url`, the same for every instance (in production: the load balancer's): an inquiry
 /// re-sent by another instance must be the same inquiry, or a bank refuses it as reused.
-fn hub(
+fn hub_command(
     data: &Path,
     port: u16,
     public_url: &str,
     database: &str,
     failpoint: Option<&str>,
-) -> Process {
+) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chaka"));
     command
         .arg("hub")
@@ -41,6 +41,11 @@ fn hub(
             data.join("population/citizens.sqlite"),
         );
     arm(&mut command, failpoint);
+    command
+}
+
+/// A hub up, from [`hub_command`].
+fn start_hub(command: Command) -> Process {
     Process::start(command, "chaka hub listening on")
 }
 
@@ -130,45 +135,128 @@ async fn count(pool: &sqlx::PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// A fresh database with `chaka demo` on it: the bank nodes, the demo cardholders and hub A.
+struct World {
+    scratch: ScratchDatabase,
+    _dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    /// The database's URL.
+    url: String,
+    /// The instances' ports (A, the demo, first).
+    ports: [u16; 3],
+    apis: Vec<String>,
+    /// Where banks call back (A).
+    public_url: String,
+    people: Vec<Value>,
+    http: reqwest::Client,
+    a: Process,
+    pool: sqlx::PgPool,
+}
+
+impl World {
+    async fn start(server: &str) -> World {
+        let scratch = ScratchDatabase::create(server).await.unwrap();
+        let url = scratch.url().to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let ports = [free_port(), free_port(), free_port()];
+        let apis = ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}/api/v1"))
+            .collect();
+        let mut demo = demo_command(&data, ports[0], None);
+        demo.args(["--database", &url]);
+        let a = Process::start(demo, "The hub is up");
+        let people = serde_json::from_str(
+            &std::fs::read_to_string(data.join("population/demo-people.json")).unwrap(),
+        )
+        .unwrap();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        World {
+            scratch,
+            _dir: dir,
+            public_url: format!("http://127.0.0.1:{}", ports[0]),
+            data,
+            url,
+            ports,
+            apis,
+            people,
+            http: reqwest::Client::new(),
+            a,
+            pool,
+        }
+    }
+
+    fn phone(&self, person: usize) -> String {
+        self.people[person]["phone"].as_str().unwrap().to_owned()
+    }
+
+    /// Instance `n` (1 or 2) as a `chaka hub` command.
+    fn hub(&self, n: usize, failpoint: Option<&str>) -> Command {
+        hub_command(
+            &self.data,
+            self.ports[n],
+            &self.public_url,
+            &self.url,
+            failpoint,
+        )
+    }
+
+    async fn count(&self, sql: &'static str) -> i64 {
+        count(&self.pool, sql).await
+    }
+
+    /// Waits until `n` reports are final and their ready SMS sent.
+    async fn wait_for_reports(&self, n: i64, limit: Duration, others: &[&Process]) {
+        let started = Instant::now();
+        loop {
+            let finals = self
+                .count("SELECT COUNT(*) FROM inquiries WHERE state = 'final'")
+                .await;
+            let sent = self
+                .count(
+                    "SELECT COUNT(*) FROM outbox WHERE template = 'report_ready' AND state = 'sent'",
+                )
+                .await;
+            if finals == n && sent == n {
+                return;
+            }
+            let outputs: Vec<String> = others.iter().map(|p| p.text()).collect();
+            assert!(
+                started.elapsed() < limit,
+                "{finals} final, {sent} ready SMS sent:\nA:\n{}\nothers:\n{outputs:#?}",
+                self.a.text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn finish(self) {
+        let _ = self.a.kill();
+        self.pool.close().await;
+        self.scratch.remove().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_one_database_fan_out_once_and_send_one_ready_sms_per_report() {
     let Some(server) = test_server() else {
         println!("skipped: {TEST_DATABASE_URL} is not set");
         return;
     };
-    let scratch = ScratchDatabase::create(&server).await.unwrap();
-    let url = scratch.url().to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let http = reqwest::Client::new();
-    let ports = [free_port(), free_port(), free_port()];
-    let apis: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}/api/v1"))
-        .collect();
-
-    let mut demo = demo_command(&data, ports[0], None);
-    demo.args(["--database", &url]);
-    let a = Process::start(demo, "The hub is up");
-    let public_url = format!("http://127.0.0.1:{}", ports[0]);
-    let b = hub(
-        &data,
-        ports[1],
-        &public_url,
-        &url,
-        Some("fanout:after_send"),
-    );
-    let c = hub(&data, ports[2], &public_url, &url, None);
-    let people: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(data.join("population/demo-people.json")).unwrap(),
-    )
-    .unwrap();
-    let phone = |i: usize| people[i]["phone"].as_str().unwrap().to_owned();
+    let world = World::start(&server).await;
+    let (http, apis) = (&world.http, &world.apis);
+    let b = start_hub(world.hub(1, Some("fanout:after_send")));
+    let c = start_hub(world.hub(2, None));
 
     // 1. B takes two lookups and dies right after a bank answered it, before storing.
     let mut inquiries = Vec::new();
     for &i in &ASKERS[..2] {
-        inquiries.push(ask(&http, &apis[1], &b, &phone(i)).await);
+        inquiries.push(ask(http, &apis[1], &b, &world.phone(i)).await);
     }
     b.wait_for("FAILPOINT fanout:after_send", Duration::from_secs(30));
     let b_output = b.kill();
@@ -176,70 +264,45 @@ async fn three_instances_on_one_database_fan_out_once_and_send_one_ready_sms_per
     // 2. A and C take the others; they also take over B's legs once B's leases expire.
     for (n, &i) in ASKERS[2..].iter().enumerate() {
         let (api, instance) = if n % 2 == 0 {
-            (&apis[0], &a)
+            (&apis[0], &world.a)
         } else {
             (&apis[2], &c)
         };
-        inquiries.push(ask(&http, api, instance, &phone(i)).await);
+        inquiries.push(ask(http, api, instance, &world.phone(i)).await);
     }
 
     // 3. Every report becomes final and its one ready SMS is sent.
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        let finals = count(
-            &pool,
-            "SELECT COUNT(*) FROM inquiries WHERE state = 'final'",
-        )
+    world
+        .wait_for_reports(6, Duration::from_secs(120), &[&c])
         .await;
-        let sent = count(
-            &pool,
-            "SELECT COUNT(*) FROM outbox WHERE template = 'report_ready' AND state = 'sent'",
-        )
-        .await;
-        if finals == 6 && sent == 6 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{finals} final, {sent} ready SMS sent:\nA:\n{}\nC:\n{}",
-            a.text(),
-            c.text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 
-    // 4. C stops on SIGTERM, cleanly; then A is stopped.
+    // 4. C stops on SIGTERM, cleanly.
     let (status, c_output) = c.terminate(Duration::from_secs(30));
     assert!(
         status.success(),
         "C exits cleanly on SIGTERM: {status}\n{c_output}"
     );
-    let a_output = a.kill();
+    let a_output = world.a.text();
 
     // Once per bank: every leg answered, one stored answer each, and nothing left claimed.
-    let legs = count(&pool, "SELECT COUNT(*) FROM legs").await;
+    let legs = world.count("SELECT COUNT(*) FROM legs").await;
     assert!(legs >= 6 * 10, "{legs} legs");
     assert_eq!(
-        count(&pool, "SELECT COUNT(*) FROM legs WHERE state = 'answered'").await,
+        world
+            .count("SELECT COUNT(*) FROM legs WHERE state = 'answered'")
+            .await,
         legs
     );
-    assert_eq!(count(&pool, "SELECT COUNT(*) FROM answers").await, legs);
+    assert_eq!(world.count("SELECT COUNT(*) FROM answers").await, legs);
     assert_eq!(
-        count(
-            &pool,
-            "SELECT COUNT(*) FROM legs WHERE lease_owner IS NOT NULL"
-        )
-        .await,
+        world
+            .count("SELECT COUNT(*) FROM legs WHERE lease_owner IS NOT NULL")
+            .await,
         0
     );
     let inquiry_banks: Vec<(String, String)> =
         sqlx::query_as("SELECT inquiry_id, banks FROM inquiries ORDER BY inquiry_id")
-            .fetch_all(&pool)
+            .fetch_all(&world.pool)
             .await
             .unwrap();
     assert_eq!(inquiry_banks.len(), 6, "one inquiry per submission");
@@ -248,22 +311,26 @@ async fn three_instances_on_one_database_fan_out_once_and_send_one_ready_sms_per
         let answered: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM answers WHERE inquiry_id = $1")
                 .bind(id)
-                .fetch_one(&pool)
+                .fetch_one(&world.pool)
                 .await
                 .unwrap();
         assert_eq!(answered, banks.len() as i64, "one answer per bank of {id}");
     }
     // B's legs were taken over: some were claimed more than once, yet answered once.
-    assert!(count(&pool, "SELECT COUNT(*) FROM legs WHERE attempt > 1").await > 0);
+    assert!(
+        world
+            .count("SELECT COUNT(*) FROM legs WHERE attempt > 1")
+            .await
+            > 0
+    );
 
     // Exactly one ready SMS per report: in the outbox and on the instances' terminals.
-    let mut keys: Vec<String> = sqlx::query_scalar(
+    let keys: Vec<String> = sqlx::query_scalar(
         "SELECT idempotency_key FROM outbox WHERE template = 'report_ready' ORDER BY 1",
     )
-    .fetch_all(&pool)
+    .fetch_all(&world.pool)
     .await
     .unwrap();
-    keys.sort();
     let mut expected: Vec<String> = inquiries.iter().map(|id| format!("ready:{id}")).collect();
     expected.sort();
     assert_eq!(keys, expected);
@@ -275,6 +342,36 @@ async fn three_instances_on_one_database_fan_out_once_and_send_one_ready_sms_per
         printed, 6,
         "six ready SMS in all:\nA:\n{a_output}\nB:\n{b_output}\nC:\n{c_output}"
     );
-    pool.close().await;
-    scratch.remove().await.unwrap();
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_stopped_by_sigterm_releases_the_legs_it_holds_and_exits() {
+    let Some(server) = test_server() else {
+        println!("skipped: {TEST_DATABASE_URL} is not set");
+        return;
+    };
+    let world = World::start(&server).await;
+    // B's batches stop for good after the bank answered; its leases last ten minutes, so only
+    // a release lets another instance carry its legs on before then.
+    let mut command = world.hub(1, Some("fanout:after_send"));
+    command.env("CHAKA_WORKERS__LEASE_SECS", "600");
+    let b = start_hub(command);
+    ask(&world.http, &world.apis[1], &b, &world.phone(0)).await;
+    b.wait_for("FAILPOINT fanout:after_send", Duration::from_secs(30));
+    let held: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM legs WHERE state = 'sending' AND lease_owner = $1",
+    )
+    .bind(format!("hub-{}", b.id()))
+    .fetch_one(&world.pool)
+    .await
+    .unwrap();
+    assert!(held > 0, "B holds legs");
+    let (status, output) = b.terminate(Duration::from_secs(60));
+    assert!(status.success(), "B exits cleanly: {status}\n{output}");
+    // A carries the released legs on at once: the report is final long before B's leases end.
+    world
+        .wait_for_reports(1, Duration::from_secs(60), &[])
+        .await;
+    world.finish().await;
 }

@@ -74,6 +74,11 @@ impl Process {
         process
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn text(&self) -> String {
         self.output.lock().unwrap().clone()
     }
