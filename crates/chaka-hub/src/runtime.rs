@@ -198,7 +198,10 @@ impl Runtime {
             subject_from_json(&bytes)
         };
         let ledger = database.ledger(config.rules.retention());
-        let mut fanout_config = FanoutConfig::new(format!("hub-{}", std::process::id()));
+        // Lease owners name this process among all instances on the database: the process id
+        // alone repeats across machines (and is 1 in every container).
+        let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let mut fanout_config = FanoutConfig::new(format!("hub-{instance}"));
         fanout_config.lease = time::Duration::seconds(config.workers.lease_secs);
         fanout_config.callback_url = Some(
             format!(
@@ -226,7 +229,7 @@ impl Runtime {
             gateway,
             vault,
             clock.clone(),
-            format!("sms-{}", std::process::id()),
+            format!("sms-{instance}"),
         );
         let mut tasks = vec![tokio::spawn(notifier.run(doorbell, stopped.clone()))];
         let sweeper = hub.clone();
