@@ -2,6 +2,7 @@
 //! (`CHAKA_RULES__COOLDOWN_DAYS=1`), into typed structs validated at start-up. Secrets are read
 //! from their own file and never printed ([`HubConfig::masked`]).
 
+use crate::store::Location;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -17,8 +18,9 @@ pub struct HubConfig {
     pub listen: SocketAddr,
     /// The URL banks use to reach the hub's callback endpoint (`<public_url>/chaka/v1/callbacks`).
     pub public_url: String,
-    /// The SQLite database file.
-    pub database: PathBuf,
+    /// The database: a SQLite file path (one hub process), or a `postgres://` URL (many hub
+    /// instances on one database). See [`Location`].
+    pub database: Location,
     /// The bank registry (TOML; see `docs/hub.md`).
     pub banks_file: PathBuf,
     /// The secrets file (written by `chaka keys hub`).
@@ -140,7 +142,7 @@ impl Default for HubConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".into(),
-            database: "chaka-data/hub.sqlite".into(),
+            database: Location::Sqlite("chaka-data/hub.sqlite".into()),
             banks_file: "chaka-data/banks.toml".into(),
             secrets_file: "chaka-data/keys/hub-secrets.toml".into(),
             key_id: "hub-1".into(),
@@ -243,10 +245,11 @@ impl HubConfig {
             figment = figment.merge(Toml::file(file));
         }
         let config: HubConfig = figment
-            // CHAKA_LOG (the log filter) and CHAKA_FAILPOINT (crash tests) are not settings.
+            // CHAKA_LOG (the log filter), CHAKA_FAILPOINT (crash tests) and
+            // CHAKA_TEST_DATABASE_URL (the tests' PostgreSQL server) are not settings.
             .merge(
                 Env::prefixed("CHAKA_")
-                    .ignore(&["log", "failpoint"])
+                    .ignore(&["log", "failpoint", "test_database_url"])
                     .split("__"),
             )
             .extract()
@@ -306,10 +309,15 @@ impl HubConfig {
         Ok(())
     }
 
-    /// The configuration as TOML, for `chaka config print` (no secrets live here: they are in
-    /// `secrets_file`, which is never printed).
+    /// The configuration as TOML, for `chaka config print`: the secrets live in
+    /// `secrets_file`, which is never printed, and a password in a PostgreSQL `database` URL
+    /// shows as `****`.
     pub fn masked(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_default()
+        let printable = Self {
+            database: self.database.without_password(),
+            ..self.clone()
+        };
+        toml::to_string_pretty(&printable).unwrap_or_default()
     }
 }
 
@@ -331,6 +339,41 @@ mod tests {
             let loaded = HubConfig::load(Some(&file)).unwrap();
             assert_eq!(loaded.rules.cooldown_days, 3);
             assert_eq!(loaded.rules.retention_days, 2);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail returns its own error type
+    fn the_database_is_a_path_or_a_postgres_url_whose_password_is_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chaka.toml");
+        std::fs::write(&file, "database = \"/var/lib/chaka/hub.sqlite\"\n").unwrap();
+        let loaded = HubConfig::load(Some(&file)).unwrap();
+        assert_eq!(
+            loaded.database,
+            Location::Sqlite("/var/lib/chaka/hub.sqlite".into())
+        );
+        assert!(
+            loaded
+                .masked()
+                .contains("database = \"/var/lib/chaka/hub.sqlite\"")
+        );
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "CHAKA_DATABASE",
+                "postgres://chaka:pw-9f3a@db.internal:5432/chaka",
+            );
+            let loaded = HubConfig::load(Some(&file)).unwrap();
+            assert!(matches!(loaded.database, Location::Postgres(_)));
+            let printed = loaded.masked();
+            assert!(printed.contains("postgres://chaka:****@db.internal:5432/chaka"));
+            assert!(!printed.contains("pw-9f3a"));
+            assert!(!format!("{loaded:?}").contains("pw-9f3a"));
+            jail.set_env("CHAKA_DATABASE", "postgres://chaka:pw-9f3a@/");
+            let refused = HubConfig::load(Some(&file)).unwrap_err().to_string();
+            assert!(refused.contains("PostgreSQL URL"), "{refused}");
+            assert!(!refused.contains("pw-9f3a"), "{refused}");
             Ok(())
         });
     }

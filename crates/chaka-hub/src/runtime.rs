@@ -13,8 +13,7 @@ use crate::hub::Hub;
 use crate::identity::{HttpVerifier, IdentityVerifier, SandboxVerifier};
 use crate::notify::{Doorbell, Notifier};
 use crate::sms::{ConsoleGateway, HttpGateway, SmsGateway};
-use crate::store::sqlite::SqliteStore;
-use crate::store::sqlite::ledger::SqliteLedger;
+use crate::store::{Backend, Store};
 use crate::vault::{FieldPurpose, KdfParams, Secrets, Vault};
 use chaka_core::SharedClock;
 use chaka_protocol::keys::{KeyId, SigningKeyPair};
@@ -80,8 +79,10 @@ pub fn read_secrets(path: &Path) -> Result<Secrets, StartError> {
 pub struct Runtime {
     /// The shared state (for in-process callers such as the demo).
     pub hub: Arc<Hub>,
-    /// The database.
-    pub store: Arc<SqliteStore>,
+    /// The database, as opened (SQLite or PostgreSQL).
+    pub database: Backend,
+    /// Its store.
+    pub store: Arc<dyn Store>,
     fanout: FanoutHandle,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -105,16 +106,21 @@ impl Runtime {
         drop(secrets);
         if let Some(dir) = config
             .database
-            .parent()
+            .sqlite_path()
+            .and_then(Path::parent)
             .filter(|d| !d.as_os_str().is_empty())
         {
             std::fs::create_dir_all(dir).map_err(|e| file_error("database folder", dir, e))?;
         }
-        let store = Arc::new(
-            SqliteStore::open(&config.database)
-                .await
-                .map_err(|e| file_error("database", &config.database, e))?,
-        );
+        // The masked location only: a URL may carry a password.
+        let database = Backend::open(&config.database)
+            .await
+            .map_err(|e| StartError::File {
+                what: "database",
+                path: config.database.masked(),
+                message: e.to_string(),
+            })?;
+        let store = database.store();
         let banks = Arc::new(
             HubBanks::load(&config.banks_file)
                 .map_err(|e| file_error("bank registry", &config.banks_file, e))?,
@@ -191,9 +197,11 @@ impl Runtime {
                 .map_err(|e| SubjectError(e.to_string()))?;
             subject_from_json(&bytes)
         };
-        let ledger =
-            Arc::new(SqliteLedger::new((*store).clone()).with_retention(config.rules.retention()));
-        let mut fanout_config = FanoutConfig::new(format!("hub-{}", std::process::id()));
+        let ledger = database.ledger(config.rules.retention());
+        // Lease owners name this process among all instances on the database: the process id
+        // alone repeats across machines (and is 1 in every container).
+        let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let mut fanout_config = FanoutConfig::new(format!("hub-{instance}"));
         fanout_config.lease = time::Duration::seconds(config.workers.lease_secs);
         fanout_config.callback_url = Some(
             format!(
@@ -221,7 +229,7 @@ impl Runtime {
             gateway,
             vault,
             clock.clone(),
-            format!("sms-{}", std::process::id()),
+            format!("sms-{instance}"),
         );
         let mut tasks = vec![tokio::spawn(notifier.run(doorbell, stopped.clone()))];
         let sweeper = hub.clone();
@@ -243,6 +251,7 @@ impl Runtime {
         Ok((
             Self {
                 hub,
+                database,
                 store,
                 fanout,
                 stop,

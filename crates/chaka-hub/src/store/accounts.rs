@@ -232,3 +232,58 @@ pub trait CodeStore: Send + Sync {
         max_attempts: i64,
     ) -> Result<CodeCheck, StoreError>;
 }
+
+/// Maps a UNIQUE violation whose constraint names `column` to `Conflict(name)` (SQLite names
+/// the column in its message, PostgreSQL the constraint `<table>_<column>_key`).
+pub(crate) fn unique(e: sqlx::Error, column: &str, name: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() && db.message().contains(column) => {
+            StoreError::Conflict(name)
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Compares two code hashes in constant time.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A session's `last_seen_at` is rewritten at most this often (its idle expiry is measured from
+/// it, so a session may end up to this much earlier than its idle limit).
+pub(crate) const SESSION_TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// The [`PinFailure`] reported after the counter's `UPDATE … RETURNING` gave `failures` and
+/// `locked_until`.
+pub(crate) fn pin_failure(
+    failures: i64,
+    locked_until: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    max: i64,
+) -> PinFailure {
+    let locked_until = locked_until.filter(|until| *until > now && failures == 0);
+    PinFailure {
+        failures: if locked_until.is_some() {
+            max
+        } else {
+            failures
+        },
+        locked_until,
+    }
+}
+
+/// The [`CodeCheck`] of a code compared with the live one (`stored`, tried `attempts` times).
+pub(crate) fn code_check(
+    stored: &[u8],
+    given: &[u8],
+    attempts: i64,
+    max_attempts: i64,
+) -> CodeCheck {
+    if constant_time_eq(stored, given) {
+        CodeCheck::Accepted
+    } else {
+        CodeCheck::Wrong {
+            attempts_left: (max_attempts - attempts - 1).max(0),
+        }
+    }
+}

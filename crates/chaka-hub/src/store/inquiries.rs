@@ -266,3 +266,66 @@ pub trait AuditStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<AuditEvent>, StoreError>;
 }
+
+/// The stored HTTP status of an idempotency record.
+pub(crate) fn status_of(row: &impl super::rows::Fields) -> Result<u16, StoreError> {
+    u16::try_from(row.int("status")?).map_err(|_| StoreError::Corrupt("idempotency status"))
+}
+
+/// The submission rules, from one row of the submission's first query: `request_hash`,
+/// `status`, `response` (the key's earlier record, all NULL if none), `open` (an open inquiry
+/// of the account, if any) and `last` (the account's last `finalized_at`). `Some` when the
+/// submission is refused or replayed.
+pub(crate) fn submit_rules(
+    rules: &impl super::rows::Fields,
+    q: &NewInquiry,
+    guard: &SubmitGuard,
+) -> Result<Option<Submitted>, StoreError> {
+    if let Some(hash) = rules.opt_text("request_hash")? {
+        if hash != guard.request_hash {
+            return Ok(Some(Submitted::KeyReused));
+        }
+        return Ok(Some(Submitted::Replayed {
+            status: status_of(rules)?,
+            body: rules.bytes("response")?,
+        }));
+    }
+    if let Some(inquiry_id) = rules.opt_text("open")? {
+        return Ok(Some(Submitted::InFlight { inquiry_id }));
+    }
+    if let Some(last) = rules.opt_time("last")? {
+        let until = last + guard.cooldown;
+        if until > q.created_at {
+            return Ok(Some(Submitted::CoolingDown { until }));
+        }
+    }
+    Ok(None)
+}
+
+impl AuditEvent {
+    /// The record of a submission.
+    pub(crate) fn submitted(q: &NewInquiry) -> Self {
+        Self {
+            account_id: Some(q.account_id.clone()),
+            kind: "inquiry_submitted".into(),
+            inquiry_id: Some(q.inquiry_id.clone()),
+            detail: serde_json::json!({
+                "banks": q.banks,
+                "consent_version": q.consent_version,
+                "consent_sha256": q.consent_hash,
+            }),
+            at: q.created_at,
+        }
+    }
+
+    /// The record of a purged report.
+    pub(crate) fn purged(account_id: &str, inquiry_id: &str, now: OffsetDateTime) -> Self {
+        Self {
+            account_id: Some(account_id.to_owned()),
+            kind: "report_purged".into(),
+            inquiry_id: Some(inquiry_id.to_owned()),
+            detail: serde_json::json!({}),
+            at: now,
+        }
+    }
+}

@@ -324,3 +324,229 @@ pub trait LedgerStore: Send + Sync {
         Ok(settled.into_iter().next().unwrap_or(Settled::Fenced))
     }
 }
+
+// --- What both backends decide the same way (their SQL differs, these rules do not) --------
+
+/// The outbox template of the "report ready" SMS.
+pub const READY_TEMPLATE: &str = "report_ready";
+
+/// The protocol outcome (JSON text) and the sealed list (JSON bytes) of an answer, as stored.
+pub(crate) fn encode_outcome(answer: &Answer) -> Result<(String, Option<Vec<u8>>), StoreError> {
+    let outcome = serde_json::to_string(&answer.outcome)
+        .map_err(|_| StoreError::Corrupt("answer outcome"))?;
+    let sealed = answer
+        .sealed
+        .as_ref()
+        .map(serde_json::to_vec)
+        .transpose()
+        .map_err(|_| StoreError::Corrupt("answer sealed list"))?;
+    Ok((outcome, sealed))
+}
+
+/// The one "report ready" outbox row of an inquiry that becomes final at `now`.
+pub(crate) struct ReadySms {
+    /// A UUIDv7 of `now`.
+    pub message_id: String,
+    /// `ready:<inquiry_id>`: unique, so a report never gets two.
+    pub idempotency_key: String,
+    /// The template's parameters (JSON text).
+    pub params: String,
+    /// When the report will be purged.
+    pub purge_after: OffsetDateTime,
+}
+
+impl ReadySms {
+    /// The row for `inquiry_id`, final at `now`, kept `retention`.
+    pub(crate) fn new(inquiry_id: &str, now: OffsetDateTime, retention: Duration) -> Self {
+        let purge_after = now + retention;
+        let expires = purge_after.date();
+        let params = serde_json::json!({
+            "inquiry_id": inquiry_id,
+            "expires": format!("{:04}-{:02}-{:02}", expires.year(), u8::from(expires.month()), expires.day()),
+            "purge_after": super::fmt_time(purge_after),
+        });
+        let message_id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            u64::try_from(now.unix_timestamp()).unwrap_or(0),
+            now.nanosecond(),
+        ));
+        Self {
+            message_id: message_id.to_string(),
+            idempotency_key: format!("ready:{inquiry_id}"),
+            params: params.to_string(),
+            purge_after,
+        }
+    }
+}
+
+/// Whether the action, once applied, makes its leg final.
+pub(crate) fn makes_final(action: &LegAction) -> bool {
+    matches!(action, LegAction::Answer(_) | LegAction::GiveUp { .. })
+}
+
+/// The answers among `settlements`, with their index (they are settled in bulk).
+pub(crate) fn answers_of(settlements: &[Settlement]) -> Vec<(usize, &Answer)> {
+    settlements
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.action {
+            LegAction::Answer(a) => Some((i, &**a)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The inquiries of `settlements` whose leg became final (`applied`), once each, in order.
+pub(crate) fn finalising(settlements: &[Settlement], applied: &[bool]) -> Vec<InquiryId> {
+    let mut touched: Vec<InquiryId> = Vec::new();
+    for (s, _) in settlements.iter().zip(applied).filter(|(_, ok)| **ok) {
+        if makes_final(&s.action) && !touched.contains(&s.key.inquiry_id) {
+            touched.push(s.key.inquiry_id);
+        }
+    }
+    touched
+}
+
+/// One [`Settled`] per settlement, from whether it applied and which inquiries became final.
+pub(crate) fn settled(
+    settlements: &[Settlement],
+    applied: &[bool],
+    finalized: &std::collections::HashSet<InquiryId>,
+) -> Vec<Settled> {
+    settlements
+        .iter()
+        .zip(applied)
+        .map(|(s, ok)| match ok {
+            false => Settled::Fenced,
+            true => Settled::Applied {
+                inquiry_final: makes_final(&s.action) && finalized.contains(&s.key.inquiry_id),
+            },
+        })
+        .collect()
+}
+
+/// What a callback's answer does to its leg (see [`LedgerStore::record_callback`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallbackStep {
+    /// Already answered: nothing changes.
+    Duplicate,
+    /// Already final without an answer: kept in `late_answers`.
+    Late,
+    /// Open but past its deadline: the leg becomes `no_answer` (the inquiry may become final)
+    /// and the answer is kept in `late_answers`.
+    ExpireThenLate,
+    /// A `temporarily_unavailable` refusal: the leg stays open.
+    Defer,
+    /// Stored: the leg becomes `answered` (the inquiry may become final).
+    Record,
+}
+
+/// The step for an answer to a leg in `state`, whose deadline passed or not.
+pub(crate) fn callback_step(state: LegState, past_deadline: bool, answer: &Answer) -> CallbackStep {
+    use chaka_protocol::message::{Outcome, RefusalReason};
+    match state {
+        LegState::Answered => CallbackStep::Duplicate,
+        LegState::NoAnswer => CallbackStep::Late,
+        _ if past_deadline => CallbackStep::ExpireThenLate,
+        _ if matches!(
+            answer.outcome,
+            Outcome::Refused {
+                reason: RefusalReason::TemporarilyUnavailable
+            }
+        ) =>
+        {
+            CallbackStep::Defer
+        }
+        _ => CallbackStep::Record,
+    }
+}
+
+/// A leg just claimed, before its inquiry's subject and key are joined to it.
+pub(crate) struct Claim {
+    /// Which leg.
+    pub key: LegKey,
+    /// The new attempt.
+    pub attempt: i64,
+    /// The suite asked.
+    pub suite: Suite,
+    /// Its deadline.
+    pub deadline: OffsetDateTime,
+    /// The new lease's end.
+    pub lease_expires_at: OffsetDateTime,
+}
+
+impl Claim {
+    /// A row of the claiming `UPDATE … RETURNING inquiry_id, bank, attempt, suite, deadline,
+    /// lease_expires_at`.
+    pub(crate) fn from_row(row: &impl super::rows::Fields) -> Result<Self, StoreError> {
+        Ok(Self {
+            key: super::rows::leg_key_of(row)?,
+            attempt: row.int("attempt")?,
+            suite: super::rows::suite_of(row)?,
+            deadline: row.time("deadline")?,
+            lease_expires_at: row.time("lease_expires_at")?,
+        })
+    }
+}
+
+/// The sorted, distinct inquiry ids of `claims`.
+pub(crate) fn claimed_inquiries(claims: &[Claim]) -> Vec<String> {
+    let mut ids: Vec<String> = claims
+        .iter()
+        .map(|c| c.key.inquiry_id.to_string())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// A claimed leg's inquiry: its sealed subject (if not erased) and the user's key.
+pub(crate) type ClaimedInquiry = (Option<Vec<u8>>, RecipientPublicKey);
+
+/// The subject and user key of an inquiry, from a row of `inquiry_id, subject_sealed,
+/// user_public_key`.
+pub(crate) fn claimed_inquiry(
+    row: &impl super::rows::Fields,
+) -> Result<(String, ClaimedInquiry), StoreError> {
+    let public: [u8; 32] = row
+        .bytes("user_public_key")?
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("inquiries.user_public_key"))?;
+    Ok((
+        row.text("inquiry_id")?,
+        (
+            row.opt_bytes("subject_sealed")?,
+            RecipientPublicKey::from_bytes(public),
+        ),
+    ))
+}
+
+/// Joins the claims with their inquiries' subjects and keys.
+pub(crate) fn join_claims(
+    claims: Vec<Claim>,
+    inquiries: &std::collections::HashMap<String, ClaimedInquiry>,
+) -> Result<Vec<ClaimedLeg>, StoreError> {
+    claims
+        .into_iter()
+        .map(|c| {
+            let (subject_sealed, recipient_key) = inquiries
+                .get(&c.key.inquiry_id.to_string())
+                .cloned()
+                .ok_or(StoreError::Corrupt("claimed leg without inquiry"))?;
+            Ok(ClaimedLeg {
+                key: c.key,
+                attempt: c.attempt,
+                suite: c.suite,
+                deadline: c.deadline,
+                lease_expires_at: c.lease_expires_at,
+                subject_sealed,
+                recipient_key,
+            })
+        })
+        .collect()
+}
+
+/// A failure text as kept in `legs.last_error` (at most 200 characters).
+pub(crate) fn error_text(error: &str) -> String {
+    error.chars().take(200).collect()
+}

@@ -1,15 +1,24 @@
 //! Storage: the hub's state lives in the database, never only in memory. One sub-trait per
 //! concern (accounts and sessions, codes, inquiries, the outbox, audit; the fan-out ledger in
-//! [`ledger`]), one SQLite implementation in [`sqlite`]. Handlers never touch SQL.
+//! [`ledger`]), one SQLite implementation in [`sqlite`] (the embedded default, one process) and
+//! one PostgreSQL implementation in [`postgres`] (many hub instances on one database), with
+//! migration trees of the same versions. Handlers never touch SQL.
 
 pub mod accounts;
+pub mod backend;
 pub mod inquiries;
 pub mod ledger;
+pub mod postgres;
+pub(crate) mod rows;
+#[cfg(test)]
+mod schema_tests;
+pub(crate) mod settlement;
 pub mod sqlite;
 
 pub use accounts::{
     Account, AccountStore, CodeCheck, CodeStore, NewAccount, PinFailure, PinRecord, SessionRecord,
 };
+pub use backend::{Backend, Location};
 pub use inquiries::{
     AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms,
     OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted,

@@ -428,7 +428,7 @@ async fn health_and_readiness() {
         .await;
     ready.assert_status(200);
     assert_eq!(ready.body["status"], "ready");
-    app.store.pool().close().await;
+    app.db.backend.close().await;
     let down = app
         .call(Method::GET, "/api/v1/readyz", Auth::None, None)
         .await;

@@ -6,7 +6,7 @@ mod support;
 
 use chaka_bank::node::{AnswerMode, FaultConfig, Latency};
 use chaka_core::{BankCode, InquiryId};
-use chaka_hub::store::ledger::{BankClaim, LedgerStore, LegKey, LegState, Settled};
+use chaka_hub::store::ledger::{BankClaim, LegKey, LegState, Settled};
 use chaka_protocol::message::{Answer, AnswerBatch, Outcome, ProtocolVersion};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,6 @@
 //! Test kit for the API (zero-to-production style): `spawn_hub()` builds a real hub the way
-//! production does, changing only what isolation needs: a fresh SQLite file, fresh secrets
+//! production does, changing only what isolation needs: a fresh database (a SQLite file, or a
+//! PostgreSQL database of its own when `CHAKA_TEST_DATABASE_URL` is set), fresh secrets
 //! with fast KDF parameters, a manual clock, the sandbox identity registry and real bank nodes
 //! (port 0) over one generated population shared by the whole test binary, a recording SMS
 //! gateway, and the fan-out and notifier driven one iteration at a time by the test. The
@@ -17,8 +18,6 @@ use chaka_hub::hub::Hub;
 use chaka_hub::identity::SandboxVerifier;
 use chaka_hub::notify::{Doorbell, Notifier};
 use chaka_hub::sms::ConsoleGateway;
-use chaka_hub::store::sqlite::SqliteStore;
-use chaka_hub::store::sqlite::ledger::SqliteLedger;
 use chaka_hub::vault::{FieldPurpose, KdfParams, Secrets, Vault};
 use chaka_protocol::keys::{KeyId, KeySet, KnownKey, SigningKeyPair};
 use chaka_protocol::limits::Limits;
@@ -30,9 +29,12 @@ use std::time::Duration as StdDuration;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
+mod database;
 mod population;
 mod steps;
 
+pub use database::TestDatabase;
+pub(crate) use database::with_pool;
 pub use population::{Person, person, population};
 
 /// The clock's start: four weeks after the population's reference date.
@@ -98,7 +100,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: ManualClock,
     pub hub: Arc<Hub>,
-    pub store: Arc<SqliteStore>,
+    pub db: TestDatabase,
     pub fanout: Fanout,
     pub notifier: Notifier,
     pub sms: Arc<ConsoleGateway>,
@@ -179,14 +181,15 @@ pub async fn spawn_hub_with(tune: impl FnOnce(&mut HubConfig)) -> TestApp {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let db = TestDatabase::create(dir.path()).await;
     let mut config = HubConfig {
         public_url: format!("http://{address}"),
-        database: dir.path().join("hub.sqlite"),
+        database: db.location.clone(),
         ..HubConfig::default()
     };
     tune(&mut config);
 
-    let store = Arc::new(SqliteStore::open(&config.database).await.unwrap());
+    let store = db.backend.store();
     let vault = Arc::new(Vault::new(&Secrets::generate(), KdfParams::FAST_FOR_TESTS));
     let identity = Arc::new(
         SandboxVerifier::open(population.dir.join("citizens.sqlite"))
@@ -222,8 +225,7 @@ pub async fn spawn_hub_with(tune: impl FnOnce(&mut HubConfig)) -> TestApp {
             .map_err(|e| SubjectError(e.to_string()))?;
         subject_from_json(&bytes)
     };
-    let ledger =
-        Arc::new(SqliteLedger::new((*store).clone()).with_retention(config.rules.retention()));
+    let ledger = db.backend.ledger(config.rules.retention());
     let fanout = Fanout::new(
         ledger,
         connector,
@@ -246,7 +248,7 @@ pub async fn spawn_hub_with(tune: impl FnOnce(&mut HubConfig)) -> TestApp {
             .unwrap(),
         clock,
         hub,
-        store,
+        db,
         fanout,
         notifier,
         sms,

@@ -156,7 +156,7 @@ pub async fn run(args: HubBench) -> anyhow::Result<()> {
     let config = HubConfig {
         listen: address,
         public_url: format!("http://{address}"),
-        database: dir.path().join("hub.sqlite"),
+        database: dir.path().join("hub.sqlite").into(),
         banks_file,
         secrets_file: secrets,
         signing_key: hub_key_path,
@@ -211,7 +211,11 @@ pub async fn run(args: HubBench) -> anyhow::Result<()> {
         submit_latencies: Mutex::new(Vec::new()),
     };
     let drive = Arc::new(drive);
-    let watcher = tokio::spawn(watch_finals(runtime.store.pool().clone(), drive.clone()));
+    // The bench's hub runs on its own SQLite file (configured above).
+    let chaka_hub::store::Backend::Sqlite(database) = &runtime.database else {
+        anyhow::bail!("chaka bench hub runs its hub on SQLite");
+    };
+    let watcher = tokio::spawn(watch_finals(database.pool().clone(), drive.clone()));
 
     let result = if args.slow_bank {
         slow_bank(

@@ -1,7 +1,7 @@
 //! `chaka demo`: the whole world on one machine. On first start it generates a population and
 //! keys into the data folder; then it starts one bank node per bank on its own loopback port
 //! (most answer in seconds, one by callback after half a minute, one flaky, one down for a
-//! while), the hub on 127.0.0.1 with SQLite, pre-registers the documented demo cardholders, and
+//! while), the hub on 127.0.0.1 with SQLite (or `--database`), pre-registers the documented demo cardholders, and
 //! prints what to do next. SMS messages appear in the terminal. `--once` plays one lookup
 //! through the hub's API for a demo person and exits.
 
@@ -63,6 +63,10 @@ pub struct DemoArgs {
     /// With --once: give up waiting for the report after this many seconds.
     #[arg(long, default_value_t = 180)]
     wait_secs: u64,
+    /// The hub's database: a SQLite file or a `postgres://` URL, which `chaka hub` instances
+    /// started on the demo's files may share (default: `<data>/hub.sqlite`).
+    #[arg(long)]
+    database: Option<String>,
 }
 
 /// A demo person as `chaka gen` describes them in `demo-people.json`.
@@ -159,7 +163,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = HubConfig::load(None)?;
     config.listen = address;
     config.public_url = format!("http://{address}");
-    config.database = args.data.join("hub.sqlite");
+    config.database = match &args.database {
+        Some(database) => chaka_hub::store::Location::parse(database)?,
+        None => args.data.join("hub.sqlite").into(),
+    };
     config.banks_file = banks_file;
     config.secrets_file = secrets;
     config.signing_key = keys.join("hub.pem");

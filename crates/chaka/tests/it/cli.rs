@@ -215,3 +215,23 @@ fn bench_validates_its_flags() {
         "--batch",
     );
 }
+
+#[test]
+fn hub_config_prints_a_postgres_database_without_its_password() {
+    let out = Command::new(env!("CARGO_BIN_EXE_chaka"))
+        .args(["hub", "config"])
+        .env("CHAKA_LOG", "warn")
+        .env(
+            "CHAKA_DATABASE",
+            "postgres://chaka:hunter2-db@db.internal:5432/chaka",
+        )
+        .output()
+        .expect("the chaka binary runs");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("database = \"postgres://chaka:****@db.internal:5432/chaka\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2-db"), "{stdout}");
+}

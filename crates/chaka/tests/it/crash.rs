@@ -3,123 +3,17 @@
 //! its SMS was sent; after each restart the hub carries on from the database, and in the end
 //! there is exactly one report and exactly one "report ready" SMS.
 
-use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use crate::process::{Process, call, demo_command, free_port};
+use serde_json::json;
+use std::time::Duration;
 
 const PHONE: &str = "13788000007"; // demo person 6
 const PASSWORD: &str = "chaka-demo-2021";
 const READY_SMS: &str = "报告已生成";
 
-/// A `chaka demo` process whose output is collected line by line.
-struct Demo {
-    child: Child,
-    output: Arc<Mutex<String>>,
-}
-
-impl Demo {
-    fn start(data: &std::path::Path, port: u16, failpoint: Option<&str>) -> Demo {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_chaka"));
-        command
-            .args([
-                "demo",
-                "--quick",
-                "--people",
-                "300",
-                "--data",
-                data.to_str().unwrap(),
-            ])
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--banks-listen",
-                "127.0.0.1:0",
-            ])
-            .env("CHAKA_LOG", "warn")
-            .env("CHAKA_WORKERS__LEASE_SECS", "2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        match failpoint {
-            Some(point) => command.env("CHAKA_FAILPOINT", point),
-            None => command.env_remove("CHAKA_FAILPOINT"),
-        };
-        let mut child = command.spawn().expect("chaka runs");
-        let output = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut out = output.lock().unwrap();
-                    out.push_str(&line);
-                    out.push('\n');
-                }
-            });
-        }
-        let demo = Demo { child, output };
-        demo.wait_for("The hub is up", Duration::from_secs(120));
-        demo
-    }
-
-    fn text(&self) -> String {
-        self.output.lock().unwrap().clone()
-    }
-
-    /// Waits until the output contains `marker` (the process reports progress on its own).
-    fn wait_for(&self, marker: &str, limit: Duration) {
-        let started = Instant::now();
-        while !self.text().contains(marker) {
-            assert!(
-                started.elapsed() < limit,
-                "no {marker:?} within {limit:?}:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(mut self) -> String {
-        self.child.kill().unwrap(); // SIGKILL
-        let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(100));
-        self.text()
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-    key: Option<&str>,
-) -> (u16, Value) {
-    let mut request = http.request(method, url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+/// `chaka demo` on `data`, up.
+fn start_demo(data: &std::path::Path, port: u16, failpoint: Option<&str>) -> Process {
+    Process::start(demo_command(data, port, failpoint), "The hub is up")
 }
 
 /// Logs demo person 6 in; returns the session token.
@@ -157,7 +51,7 @@ async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_
     let mut outputs = Vec::new();
 
     // 1. Submit, then die right after a bank answered, before the answer is stored.
-    let demo = Demo::start(&data, port, Some("fanout:after_send"));
+    let demo = start_demo(&data, port, Some("fanout:after_send"));
     let token = login(&http, &api).await;
     let (status, banks) = call(
         &http,
@@ -207,12 +101,12 @@ async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_
 
     // 2. Restart; the legs are taken over once their lease expires; die after the report is
     //    final, before its SMS goes out.
-    let demo = Demo::start(&data, port, Some("notify:before_ready_sms"));
+    let demo = start_demo(&data, port, Some("notify:before_ready_sms"));
     demo.wait_for("FAILPOINT notify:before_ready_sms", Duration::from_secs(60));
     outputs.push(demo.kill());
 
     // 3. Restart without crash points: the SMS goes out once; the report opens.
-    let demo = Demo::start(&data, port, None);
+    let demo = start_demo(&data, port, None);
     demo.wait_for(READY_SMS, Duration::from_secs(30));
     let token = login(&http, &api).await;
     let (status, list) = call(

@@ -6,3 +6,5 @@
 
 mod cli;
 mod crash;
+mod instances;
+mod process;

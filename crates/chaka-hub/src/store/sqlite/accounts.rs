@@ -1,89 +1,14 @@
 //! SQLite implementation of [`AccountStore`] and [`CodeStore`].
 
 use super::SqliteStore;
-use super::{opt_time, time_of};
 use crate::store::accounts::{
-    Account, AccountStore, CodeCheck, CodeStore, NewAccount, PinFailure, PinRecord, SessionRecord,
+    Account, AccountStore, CodeCheck, CodeStore, NewAccount, PinFailure, PinRecord,
+    SESSION_TOUCH_EVERY, SessionRecord, code_check, pin_failure, unique,
 };
+use crate::store::rows::{Fields, account_from, session_from};
 use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use time::{Duration, OffsetDateTime};
-
-/// A session's `last_seen_at` is rewritten at most this often (its idle expiry is measured from
-/// it, so a session may end up to this much earlier than its idle limit).
-const SESSION_TOUCH_EVERY: Duration = Duration::seconds(60);
-
-fn index(row: &SqliteRow, column: &str) -> Result<[u8; 32], StoreError> {
-    let bytes: Vec<u8> = row.try_get(column)?;
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("blind index"))
-}
-
-fn account_from(row: &SqliteRow) -> Result<Account, StoreError> {
-    let verifier: Option<String> = row.try_get("pin_verifier")?;
-    let key_generation: i64 = row.try_get("key_generation")?;
-    let pin = match verifier {
-        Some(verifier) => Some(PinRecord {
-            verifier,
-            public_key: row
-                .try_get::<Option<Vec<u8>>, _>("user_public_key")?
-                .ok_or(StoreError::Corrupt("user key"))?,
-            salt: row
-                .try_get::<Option<Vec<u8>>, _>("user_key_salt")?
-                .ok_or(StoreError::Corrupt("user key"))?,
-            wrapped: row
-                .try_get::<Option<Vec<u8>>, _>("user_key_wrapped")?
-                .ok_or(StoreError::Corrupt("user key"))?,
-            key_generation,
-        }),
-        None => None,
-    };
-    Ok(Account {
-        account_id: row.try_get("account_id")?,
-        id_sealed: row.try_get("id_sealed")?,
-        name_sealed: row.try_get("name_sealed")?,
-        phone_index: index(row, "phone_index")?,
-        phone_sealed: row.try_get("phone_sealed")?,
-        region: row.try_get("region")?,
-        password_hash: row.try_get("password_hash")?,
-        verified_at: opt_time(row, "verified_at")?,
-        phone_changed_at: opt_time(row, "phone_changed_at")?,
-        pin,
-        key_generation,
-        pin_failures: row.try_get("pin_failures")?,
-        pin_locked_until: opt_time(row, "pin_locked_until")?,
-        lang: row.try_get("lang")?,
-        created_at: time_of(row, "created_at")?,
-    })
-}
-
-fn session_from(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
-    Ok(SessionRecord {
-        session_id: row.try_get("session_id")?,
-        account_id: row.try_get("account_id")?,
-        created_at: time_of(row, "created_at")?,
-        last_seen_at: time_of(row, "last_seen_at")?,
-        expires_at: time_of(row, "expires_at")?,
-        user_agent: row.try_get("user_agent")?,
-    })
-}
-
-/// Maps a UNIQUE violation on `column` to `Conflict(name)`.
-fn unique(e: sqlx::Error, column: &str, name: &'static str) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() && db.message().contains(column) => {
-            StoreError::Conflict(name)
-        }
-        _ => StoreError::Database(e),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -198,17 +123,12 @@ impl AccountStore for SqliteStore {
         .fetch_one(&mut *self.write().await?)
         .await?;
         self.durable().await?;
-        let failures: i64 = row.try_get("pin_failures")?;
-        let locked_until =
-            opt_time(&row, "pin_locked_until")?.filter(|until| *until > now && failures == 0);
-        Ok(PinFailure {
-            failures: if locked_until.is_some() {
-                max
-            } else {
-                failures
-            },
-            locked_until,
-        })
+        Ok(pin_failure(
+            row.int("pin_failures")?,
+            row.opt_time("pin_locked_until")?,
+            now,
+            max,
+        ))
     }
 
     async fn clear_pin_failures(&self, account_id: &str) -> Result<(), StoreError> {
@@ -402,7 +322,7 @@ impl CodeStore for SqliteStore {
                 .bind(fmt_time(since))
                 .fetch_one(self.pool())
                 .await?;
-        Ok(row.try_get("n")?)
+        row.int("n")
     }
 
     async fn check_code(
@@ -427,25 +347,20 @@ impl CodeStore for SqliteStore {
         let Some(row) = row else {
             return Ok(CodeCheck::NoCode);
         };
-        let otp_id: String = row.try_get("otp_id")?;
-        let stored: Vec<u8> = row.try_get("code_hash")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let result = if constant_time_eq(&stored, code_hash) {
-            sqlx::query("UPDATE otps SET used_at = ? WHERE otp_id = ?")
-                .bind(fmt_time(now))
-                .bind(&otp_id)
-                .execute(&mut *tx)
-                .await?;
-            CodeCheck::Accepted
-        } else {
-            sqlx::query("UPDATE otps SET attempts = attempts + 1 WHERE otp_id = ?")
-                .bind(&otp_id)
-                .execute(&mut *tx)
-                .await?;
-            CodeCheck::Wrong {
-                attempts_left: (max_attempts - attempts - 1).max(0),
+        let otp_id = row.text("otp_id")?;
+        let result = code_check(
+            &row.bytes("code_hash")?,
+            code_hash,
+            row.int("attempts")?,
+            max_attempts,
+        );
+        let update = match result {
+            CodeCheck::Accepted => {
+                sqlx::query("UPDATE otps SET used_at = ? WHERE otp_id = ?").bind(fmt_time(now))
             }
+            _ => sqlx::query("UPDATE otps SET attempts = attempts + 1 WHERE otp_id = ?"),
         };
+        update.bind(&otp_id).execute(&mut *tx).await?;
         self.commit(tx).await?;
         Ok(result)
     }

@@ -1,34 +1,18 @@
 //! SQLite implementation of [`InquiryStore`], [`OutboxStore`] and [`AuditStore`].
 
 use super::SqliteStore;
-use super::{opt_time, time_of};
 use crate::store::inquiries::{
     AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms,
     OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted,
 };
+use crate::store::inquiries::{status_of, submit_rules};
+use crate::store::rows::{
+    Fields, answer_from, audit_from, inquiry_from, leg_view_from, outbox_message_from,
+};
 use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::{Duration, OffsetDateTime};
-
-fn inquiry_from(row: &SqliteRow) -> Result<InquiryRecord, StoreError> {
-    let banks: String = row.try_get("banks")?;
-    Ok(InquiryRecord {
-        inquiry_id: row.try_get("inquiry_id")?,
-        account_id: row.try_get("account_id")?,
-        state: row.try_get("state")?,
-        banks: serde_json::from_str(&banks).map_err(|_| StoreError::Corrupt("inquiry banks"))?,
-        user_public_key: row.try_get("user_public_key")?,
-        key_generation: row.try_get("key_generation")?,
-        consent_version: row.try_get("consent_version")?,
-        created_at: time_of(row, "created_at")?,
-        deadline: time_of(row, "deadline")?,
-        finalized_at: opt_time(row, "finalized_at")?,
-        purge_after: opt_time(row, "purge_after")?,
-        purged_at: opt_time(row, "purged_at")?,
-    })
-}
 
 /// Inserts an outbox row inside a transaction; a repeated idempotency key is ignored.
 pub(crate) async fn enqueue_in(
@@ -85,11 +69,10 @@ impl InquiryStore for SqliteStore {
             .fetch_optional(self.pool())
             .await?;
         row.map(|row| {
-            let status: i64 = row.try_get("status")?;
             Ok((
-                row.try_get("request_hash")?,
-                u16::try_from(status).map_err(|_| StoreError::Corrupt("idempotency status"))?,
-                row.try_get("response")?,
+                row.text("request_hash")?,
+                status_of(&row)?,
+                row.bytes("response")?,
             ))
         })
         .transpose()
@@ -142,15 +125,7 @@ impl InquiryStore for SqliteStore {
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|row| {
-                Ok(LegView {
-                    bank: row.try_get("bank")?,
-                    state: row.try_get("state")?,
-                    attempts: row.try_get("attempt")?,
-                    next_attempt_at: opt_time(row, "next_attempt_at")?,
-                    answered_at: opt_time(row, "answered_at")?,
-                })
-            })
+            .map(leg_view_from)
             .collect()
     }
 
@@ -160,14 +135,7 @@ impl InquiryStore for SqliteStore {
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|row| {
-                Ok(StoredAnswer {
-                    bank: row.try_get("bank")?,
-                    outcome: row.try_get("outcome")?,
-                    sealed: row.try_get("sealed")?,
-                    answered_at: time_of(row, "answered_at")?,
-                })
-            })
+            .map(answer_from)
             .collect()
     }
 
@@ -180,7 +148,7 @@ impl InquiryStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|row| Ok((row.try_get("inquiry_id")?, row.try_get("account_id")?)))
+        .map(|row| Ok((row.text("inquiry_id")?, row.text("account_id")?)))
         .collect::<Result<_, StoreError>>()?;
         for (inquiry_id, account_id) in &due {
             for statement in [
@@ -197,17 +165,7 @@ impl InquiryStore for SqliteStore {
                 .bind(inquiry_id)
                 .execute(&mut *tx)
                 .await?;
-            audit_in(
-                &mut tx,
-                &AuditEvent {
-                    account_id: Some(account_id.clone()),
-                    kind: "report_purged".into(),
-                    inquiry_id: Some(inquiry_id.clone()),
-                    detail: serde_json::json!({}),
-                    at: now,
-                },
-            )
-            .await?;
+            audit_in(&mut tx, &AuditEvent::purged(account_id, inquiry_id, now)).await?;
         }
         self.commit(tx).await?;
         Ok(due.into_iter().map(|(id, _)| id).collect())
@@ -234,24 +192,8 @@ async fn submit_in(
     .bind(&guard.idempotency_key)
     .fetch_one(&mut *conn)
     .await?;
-    if let Some(hash) = rules.try_get::<Option<String>, _>("request_hash")? {
-        if hash != guard.request_hash {
-            return Ok(Submitted::KeyReused);
-        }
-        let status: i64 = rules.try_get("status")?;
-        return Ok(Submitted::Replayed {
-            status: u16::try_from(status).map_err(|_| StoreError::Corrupt("idempotency status"))?,
-            body: rules.try_get("response")?,
-        });
-    }
-    if let Some(inquiry_id) = rules.try_get::<Option<String>, _>("open")? {
-        return Ok(Submitted::InFlight { inquiry_id });
-    }
-    if let Some(last) = opt_time(&rules, "last")? {
-        let until = last + guard.cooldown;
-        if until > q.created_at {
-            return Ok(Submitted::CoolingDown { until });
-        }
+    if let Some(refused) = submit_rules(&rules, q, guard)? {
+        return Ok(refused);
     }
     let banks =
         serde_json::to_string(&q.banks).map_err(|_| StoreError::Corrupt("inquiry banks"))?;
@@ -281,17 +223,7 @@ async fn submit_in(
     )
     .await?;
     enqueue_in(&mut *conn, &guard.notice, q.created_at).await?;
-    audit_in(
-        &mut *conn,
-        &AuditEvent {
-            account_id: Some(q.account_id.clone()),
-            kind: "inquiry_submitted".into(),
-            inquiry_id: Some(q.inquiry_id.clone()),
-            detail: serde_json::json!({ "banks": q.banks, "consent_version": q.consent_version, "consent_sha256": q.consent_hash }),
-            at: q.created_at,
-        },
-    )
-    .await?;
+    audit_in(&mut *conn, &AuditEvent::submitted(q)).await?;
     sqlx::query("INSERT INTO idempotency_keys (account_id, key, request_hash, status, response, created_at) VALUES (?,?,?,?,?,?)")
         .bind(&q.account_id)
         .bind(&guard.idempotency_key)
@@ -334,22 +266,7 @@ impl OutboxStore for SqliteStore {
         .fetch_all(&mut *self.write().await?)
         .await?;
         self.durable().await?;
-        rows.iter()
-            .map(|row| {
-                let params: String = row.try_get("params")?;
-                Ok(OutboxMessage {
-                    message_id: row.try_get("message_id")?,
-                    idempotency_key: row.try_get("idempotency_key")?,
-                    phone_sealed: row.try_get("phone_sealed")?,
-                    template: row.try_get("template")?,
-                    params: serde_json::from_str(&params)
-                        .map_err(|_| StoreError::Corrupt("sms params"))?,
-                    secret_sealed: row.try_get("secret_sealed")?,
-                    lang: row.try_get("lang")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_message_from).collect()
     }
 
     async fn sms_sent(&self, message_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -414,7 +331,7 @@ impl OutboxStore for SqliteStore {
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|row| Ok((row.try_get("idempotency_key")?, row.try_get("state")?)))
+            .map(|row| Ok((row.text("idempotency_key")?, row.text("state")?)))
             .collect()
     }
 }
@@ -439,16 +356,7 @@ impl AuditStore for SqliteStore {
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|row| {
-                let detail: String = row.try_get("detail")?;
-                Ok(AuditEvent {
-                    account_id: row.try_get("account_id")?,
-                    kind: row.try_get("kind")?,
-                    inquiry_id: row.try_get("inquiry_id")?,
-                    detail: serde_json::from_str(&detail).map_err(|_| StoreError::Corrupt("audit detail"))?,
-                    at: time_of(row, "at")?,
-                })
-            })
+            .map(audit_from)
             .collect()
     }
 }

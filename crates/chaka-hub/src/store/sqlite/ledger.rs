@@ -4,29 +4,26 @@
 //! outbox row) in the transaction that makes its last leg final. [`create_legs`] runs inside
 //! the submission transaction of the caller.
 
-use super::settle::{
-    all_legs_final, answer_legs, apply, finalize_if_done, insert_answers, insert_late,
-};
-use super::{SqliteStore, opt_time, time_of};
+use super::SqliteStore;
+use super::settle::finalize_if_done;
 use crate::store::ledger::{
-    BankClaim, CallbackOutcome, CallbackRecord, ClaimedLeg, DEFAULT_RETENTION, LedgerStore,
-    LegAction, LegKey, LegRecord, LegState, Settled, Settlement, answer_fits,
+    BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
+    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims,
 };
+use crate::store::rows::{inquiry_id_of, leg_record_from};
+use crate::store::settlement::{record_callback_in, settle_in};
 use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use chaka_core::{BankCode, InquiryId};
-use chaka_protocol::keys::RecipientPublicKey;
-use chaka_protocol::message::{Answer, Outcome, RefusalReason};
+use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
-use std::collections::{HashMap, HashSet};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
 /// Legs expired per transaction by [`LedgerStore::expire_deadlines`].
 const EXPIRE_CHUNK: i64 = 500;
-/// The outbox template of the "report ready" SMS.
-pub const READY_TEMPLATE: &str = "report_ready";
+pub use crate::store::ledger::READY_TEMPLATE;
 
 /// The ledger over the hub's SQLite store (WAL, its writer connection and group commit).
 #[derive(Debug, Clone)]
@@ -110,29 +107,6 @@ pub async fn create_legs_with_suite(
     Ok(())
 }
 
-fn inquiry_id_of(row: &SqliteRow) -> Result<InquiryId, StoreError> {
-    InquiryId::parse(&row.try_get::<String, _>("inquiry_id")?)
-        .map_err(|_| StoreError::Corrupt("legs.inquiry_id"))
-}
-
-fn bank_of(row: &SqliteRow) -> Result<BankCode, StoreError> {
-    BankCode::parse(&row.try_get::<String, _>("bank")?)
-        .map_err(|_| StoreError::Corrupt("legs.bank"))
-}
-
-fn state_of(row: &SqliteRow) -> Result<LegState, StoreError> {
-    LegState::parse(&row.try_get::<String, _>("state")?).ok_or(StoreError::Corrupt("legs.state"))
-}
-
-fn suite_of(row: &SqliteRow) -> Result<Suite, StoreError> {
-    Suite::parse(&row.try_get::<String, _>("suite")?).ok_or(StoreError::Corrupt("legs.suite"))
-}
-
-/// Whether the action, once applied, makes its leg final.
-fn makes_final(action: &LegAction) -> bool {
-    matches!(action, LegAction::Answer(_) | LegAction::GiveUp { .. })
-}
-
 #[async_trait]
 impl LedgerStore for SqliteLedger {
     async fn claim_due(
@@ -170,24 +144,12 @@ impl LedgerStore for SqliteLedger {
             .fetch_all(&mut *tx)
             .await?;
             for row in &rows {
-                claimed.push((
-                    LegKey {
-                        inquiry_id: inquiry_id_of(row)?,
-                        bank: bank_of(row)?,
-                    },
-                    row.try_get::<i64, _>("attempt")?,
-                    suite_of(row)?,
-                    time_of(row, "deadline")?,
-                    time_of(row, "lease_expires_at")?,
-                ));
+                claimed.push(Claim::from_row(row)?);
             }
         }
         // The claimed legs' inquiries, in one statement.
-        let mut ids: Vec<String> = claimed.iter().map(|c| c.0.inquiry_id.to_string()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut inquiries: HashMap<String, (Option<Vec<u8>>, RecipientPublicKey)> =
-            HashMap::with_capacity(ids.len());
+        let ids = claimed_inquiries(&claimed);
+        let mut inquiries = HashMap::with_capacity(ids.len());
         if !ids.is_empty() {
             let ids = serde_json::to_string(&ids)
                 .map_err(|_| StoreError::Corrupt("claimed inquiry ids"))?;
@@ -199,35 +161,11 @@ impl LedgerStore for SqliteLedger {
             .fetch_all(&mut *tx)
             .await?;
             for row in &rows {
-                let public: Vec<u8> = row.try_get("user_public_key")?;
-                let public: [u8; 32] = public
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("inquiries.user_public_key"))?;
-                inquiries.insert(
-                    row.try_get("inquiry_id")?,
-                    (
-                        row.try_get("subject_sealed")?,
-                        RecipientPublicKey::from_bytes(public),
-                    ),
-                );
+                let (id, inquiry) = claimed_inquiry(row)?;
+                inquiries.insert(id, inquiry);
             }
         }
-        let mut out = Vec::with_capacity(claimed.len());
-        for (key, attempt, suite, deadline, lease_expires_at) in claimed {
-            let (subject_sealed, recipient_key) = inquiries
-                .get(&key.inquiry_id.to_string())
-                .cloned()
-                .ok_or(StoreError::Corrupt("claimed leg without inquiry"))?;
-            out.push(ClaimedLeg {
-                key,
-                attempt,
-                suite,
-                deadline,
-                lease_expires_at,
-                subject_sealed,
-                recipient_key,
-            });
-        }
+        let out = join_claims(claimed, &inquiries)?;
         self.store.commit(tx).await?;
         Ok(out)
     }
@@ -241,55 +179,9 @@ impl LedgerStore for SqliteLedger {
             return Ok(Vec::new());
         }
         let mut tx = self.store.begin().await?;
-        // Answers, the common case, in a few statements whatever their number: every statement
-        // is a round trip to SQLite's thread while the writer is held. Other actions one by one.
-        let answers: Vec<(usize, &Answer)> = settlements
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| match &s.action {
-                LegAction::Answer(a) => Some((i, &**a)),
-                _ => None,
-            })
-            .collect();
-        let mut applied = vec![false; settlements.len()];
-        for (i, ok) in answer_legs(&mut tx, settlements, &answers, now).await? {
-            applied[i] = ok;
-        }
-        let stored: Vec<&Answer> = answers
-            .iter()
-            .filter(|(i, _)| applied[*i])
-            .map(|(_, a)| *a)
-            .collect();
-        insert_answers(&mut tx, &stored, now).await?;
-        for (i, s) in settlements.iter().enumerate() {
-            if let Some(ok) = apply(&mut tx, s, now).await? {
-                applied[i] = ok;
-            }
-        }
-        // The inquiries whose leg became final here may now be final themselves.
-        let mut touched: Vec<InquiryId> = Vec::new();
-        for (s, _) in settlements.iter().zip(&applied).filter(|(_, ok)| **ok) {
-            if makes_final(&s.action) && !touched.contains(&s.key.inquiry_id) {
-                touched.push(s.key.inquiry_id);
-            }
-        }
-        let mut finalized = HashSet::new();
-        for id in all_legs_final(&mut tx, &touched).await? {
-            if finalize_if_done(&mut tx, &id, now, self.retention).await? {
-                finalized.insert(id);
-            }
-        }
+        let settled = settle_in(&mut *tx, settlements, now, self.retention).await?;
         self.store.commit(tx).await?;
-        Ok(settlements
-            .iter()
-            .zip(applied)
-            .map(|(s, ok)| match ok {
-                false => Settled::Fenced,
-                true => Settled::Applied {
-                    inquiry_final: makes_final(&s.action) && finalized.contains(&s.key.inquiry_id),
-                },
-            })
-            .collect())
+        Ok(settled)
     }
 
     async fn record_callback(
@@ -299,78 +191,14 @@ impl LedgerStore for SqliteLedger {
         now: OffsetDateTime,
     ) -> Result<CallbackRecord, StoreError> {
         let mut tx = self.store.begin().await?;
-        let mut outcomes = Vec::with_capacity(answers.len());
-        for answer in answers {
-            let id = answer.inquiry_id;
-            if &answer.bank != bank {
-                return Ok(CallbackRecord::UnknownLeg(id));
-            }
-            let Some(row) = sqlx::query(
-                "SELECT state, suite, deadline FROM legs WHERE inquiry_id = ? AND bank = ?",
-            )
-            .bind(id.to_string())
-            .bind(bank.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            else {
-                return Ok(CallbackRecord::UnknownLeg(id));
-            };
-            if !answer_fits(answer, suite_of(&row)?) {
-                return Ok(CallbackRecord::InvalidAnswer(id));
-            }
-            let state = state_of(&row)?;
-            let past_deadline = time_of(&row, "deadline")? <= now;
-            let outcome = match state {
-                LegState::Answered => CallbackOutcome::Duplicate,
-                LegState::NoAnswer => {
-                    insert_late(&mut tx, answer, now).await?;
-                    CallbackOutcome::Late
-                }
-                _ if past_deadline => {
-                    sqlx::query(
-                        "UPDATE legs SET state = 'no_answer', finished_at = ?, lease_owner = NULL, \
-                         lease_expires_at = NULL WHERE inquiry_id = ? AND bank = ?",
-                    )
-                    .bind(fmt_time(now))
-                    .bind(id.to_string())
-                    .bind(bank.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_late(&mut tx, answer, now).await?;
-                    finalize_if_done(&mut tx, &id, now, self.retention).await?;
-                    CallbackOutcome::Late
-                }
-                _ if matches!(
-                    answer.outcome,
-                    Outcome::Refused {
-                        reason: RefusalReason::TemporarilyUnavailable
-                    }
-                ) =>
-                {
-                    // Not an answer yet: the leg stays open and is asked again.
-                    CallbackOutcome::Deferred
-                }
-                _ => {
-                    sqlx::query(
-                        "UPDATE legs SET state = 'answered', answered_at = ?, finished_at = ?, \
-                         last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
-                         WHERE inquiry_id = ? AND bank = ?",
-                    )
-                    .bind(fmt_time(now))
-                    .bind(fmt_time(now))
-                    .bind(id.to_string())
-                    .bind(bank.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_answers(&mut tx, &[answer], now).await?;
-                    let inquiry_final = finalize_if_done(&mut tx, &id, now, self.retention).await?;
-                    CallbackOutcome::Recorded { inquiry_final }
-                }
-            };
-            outcomes.push((id, outcome));
+        let record = record_callback_in(&mut *tx, bank, answers, now, self.retention).await?;
+        if matches!(record, CallbackRecord::Recorded(_)) {
+            self.store.commit(tx).await?;
+        } else {
+            // All or nothing: an unknown or invalid answer undoes the ones before it.
+            tx.rollback().await?;
         }
-        self.store.commit(tx).await?;
-        Ok(CallbackRecord::Recorded(outcomes))
+        Ok(record)
     }
 
     async fn expire_deadlines(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
@@ -416,22 +244,6 @@ impl LedgerStore for SqliteLedger {
         .bind(key.bank.as_str())
         .fetch_optional(self.store.pool())
         .await?;
-        row.map(|row| {
-            Ok(LegRecord {
-                key: LegKey {
-                    inquiry_id: inquiry_id_of(&row)?,
-                    bank: bank_of(&row)?,
-                },
-                state: state_of(&row)?,
-                attempt: row.try_get("attempt")?,
-                next_attempt_at: time_of(&row, "next_attempt_at")?,
-                deadline: time_of(&row, "deadline")?,
-                lease_owner: row.try_get("lease_owner")?,
-                lease_expires_at: opt_time(&row, "lease_expires_at")?,
-                last_error: row.try_get("last_error")?,
-                answered_at: opt_time(&row, "answered_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(leg_record_from).transpose()
     }
 }

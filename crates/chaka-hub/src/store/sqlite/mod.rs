@@ -10,17 +10,15 @@ mod inquiries;
 pub mod ledger;
 mod settle;
 
-use super::{StoreError, parse_time};
+use super::StoreError;
 use durable::GroupSync;
-use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use time::OffsetDateTime;
 
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -160,21 +158,6 @@ impl SqliteStore {
     pub fn flushes(&self) -> u64 {
         self.group.flushes()
     }
-}
-
-/// A nullable stored time.
-pub(crate) fn opt_time(
-    row: &SqliteRow,
-    column: &str,
-) -> Result<Option<OffsetDateTime>, StoreError> {
-    let value: Option<String> = row.try_get(column)?;
-    value.as_deref().map(parse_time).transpose()
-}
-
-/// A stored time.
-pub(crate) fn time_of(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
-    let value: String = row.try_get(column)?;
-    parse_time(&value)
 }
 
 #[cfg(test)]

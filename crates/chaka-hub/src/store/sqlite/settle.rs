@@ -2,26 +2,19 @@
 //! batch, fenced actions one by one, and an inquiry's finalisation (state, retention, erasing
 //! the subject, the one "report ready" outbox row). Used inside the ledger's transactions.
 
-use super::ledger::READY_TEMPLATE;
-use crate::store::ledger::{LegAction, Settlement};
+use crate::store::ledger::{
+    LegAction, READY_TEMPLATE, ReadySms, Settlement, encode_outcome, error_text,
+};
+use crate::store::ledger::{LegKey, LegState};
+use crate::store::rows::Fields;
+use crate::store::settlement::{ledger_sql_by_functions, leg_for_callback_from};
 use crate::store::{StoreError, fmt_time};
 use chaka_core::InquiryId;
 use chaka_protocol::message::Answer;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use chaka_protocol::suite::Suite;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
-
-pub(super) fn encode_outcome(answer: &Answer) -> Result<(String, Option<Vec<u8>>), StoreError> {
-    let outcome = serde_json::to_string(&answer.outcome)
-        .map_err(|_| StoreError::Corrupt("answer outcome"))?;
-    let sealed = answer
-        .sealed
-        .as_ref()
-        .map(serde_json::to_vec)
-        .transpose()
-        .map_err(|_| StoreError::Corrupt("answer sealed list"))?;
-    Ok((outcome, sealed))
-}
 
 pub(super) async fn insert_late(
     conn: &mut SqliteConnection,
@@ -62,41 +55,29 @@ pub(super) async fn finalize_if_done(
     if open > 0 {
         return Ok(false);
     }
-    let purge_after = now + retention;
+    let ready = ReadySms::new(&id, now, retention);
     let done = sqlx::query(
         "UPDATE inquiries SET state = 'final', finalized_at = ?, purge_after = ?, \
          subject_sealed = NULL WHERE inquiry_id = ? AND state = 'open'",
     )
     .bind(fmt_time(now))
-    .bind(fmt_time(purge_after))
+    .bind(fmt_time(ready.purge_after))
     .bind(&id)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    let key = format!("ready:{id}");
-    let expires = purge_after.date();
-    let params = serde_json::json!({
-        "inquiry_id": id,
-        "expires": format!("{:04}-{:02}-{:02}", expires.year(), u8::from(expires.month()), expires.day()),
-        "purge_after": fmt_time(purge_after),
-    });
-    let message_id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        u64::try_from(now.unix_timestamp()).unwrap_or(0),
-        now.nanosecond(),
-    ));
     let inserted = sqlx::query(
         "INSERT OR IGNORE INTO outbox (message_id, idempotency_key, account_id, phone_sealed, \
          template, params, lang, state, attempts, next_attempt_at, created_at) \
          SELECT ?, ?, a.account_id, a.phone_sealed, ?, ?, a.lang, 'pending', 0, ?, ? \
          FROM inquiries i JOIN accounts a ON a.account_id = i.account_id WHERE i.inquiry_id = ?",
     )
-    .bind(message_id.to_string())
-    .bind(&key)
+    .bind(&ready.message_id)
+    .bind(&ready.idempotency_key)
     .bind(READY_TEMPLATE)
-    .bind(params.to_string())
+    .bind(&ready.params)
     .bind(fmt_time(now))
     .bind(fmt_time(now))
     .bind(&id)
@@ -105,7 +86,7 @@ pub(super) async fn finalize_if_done(
     if inserted.rows_affected() == 0 {
         let exists: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key = ?")
-                .bind(&key)
+                .bind(&ready.idempotency_key)
                 .fetch_one(&mut *conn)
                 .await?;
         if exists == 0 {
@@ -158,7 +139,7 @@ pub(super) async fn answer_legs(
                  RETURNING inquiry_id, bank",
             );
         for row in update.build().fetch_all(&mut *conn).await? {
-            hits.insert((row.try_get("inquiry_id")?, row.try_get("bank")?));
+            hits.insert((row.text("inquiry_id")?, row.text("bank")?));
         }
     }
     Ok(answers
@@ -247,7 +228,7 @@ pub(super) async fn apply(
             "state = 'pending', next_attempt_at = ?, last_error = ?"
         ))
         .bind(fmt_time(*at))
-        .bind(error.chars().take(200).collect::<String>()),
+        .bind(error_text(error)),
         LegAction::AwaitCallback { reask_at } => sqlx::query(fenced!(
             "state = 'awaiting_callback', next_attempt_at = ?, last_error = NULL"
         ))
@@ -259,7 +240,7 @@ pub(super) async fn apply(
             "state = 'no_answer', finished_at = ?, last_error = ?"
         ))
         .bind(now_s)
-        .bind(error.chars().take(200).collect::<String>()),
+        .bind(error_text(error)),
     };
     let done = query
         .bind(s.key.inquiry_id.to_string())
@@ -269,3 +250,48 @@ pub(super) async fn apply(
         .await?;
     Ok(Some(done.rows_affected() == 1))
 }
+
+/// The state, suite and deadline of a leg.
+pub(super) async fn leg_for_callback(
+    conn: &mut SqliteConnection,
+    key: &LegKey,
+) -> Result<Option<(LegState, Suite, OffsetDateTime)>, StoreError> {
+    sqlx::query("SELECT state, suite, deadline FROM legs WHERE inquiry_id = ? AND bank = ?")
+        .bind(key.inquiry_id.to_string())
+        .bind(key.bank.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(leg_for_callback_from)
+        .transpose()
+}
+
+/// Makes an open leg final: `answered` or `no_answer`.
+pub(super) async fn close_leg(
+    conn: &mut SqliteConnection,
+    key: &LegKey,
+    answered: bool,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let query = if answered {
+        sqlx::query(
+            "UPDATE legs SET state = 'answered', answered_at = ?1, finished_at = ?1, \
+             last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE inquiry_id = ?2 AND bank = ?3",
+        )
+    } else {
+        sqlx::query(
+            "UPDATE legs SET state = 'no_answer', finished_at = ?1, lease_owner = NULL, \
+             lease_expires_at = NULL WHERE inquiry_id = ?2 AND bank = ?3",
+        )
+    };
+    query
+        .bind(fmt_time(now))
+        .bind(key.inquiry_id.to_string())
+        .bind(key.bank.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+ledger_sql_by_functions!(SqliteConnection);

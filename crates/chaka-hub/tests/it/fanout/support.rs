@@ -1,7 +1,9 @@
 //! Test kit for the fan-out: real bank nodes on port 0 (optionally behind a throttling switch
-//! or down), a fresh migrated hub database, the ledger, the worker, the callback endpoint, and
-//! helpers to submit inquiries and forge signed callbacks as a bank.
+//! or down), a fresh migrated hub database (SQLite, or PostgreSQL when the run names a server:
+//! see [`TestDatabase`]), the ledger, the worker, the callback endpoint, and helpers to submit
+//! inquiries and forge signed callbacks as a bank.
 
+use crate::kit::{TestDatabase, with_pool};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,8 +18,6 @@ use chaka_hub::connector::{Connector, ConnectorSettings};
 use chaka_hub::fanout::callbacks::{CALLBACKS_PATH, CallbackState, callbacks_router};
 use chaka_hub::fanout::{Fanout, FanoutConfig, subject_from_json};
 use chaka_hub::store::ledger::{LedgerStore, LegKey, LegRecord, LegState};
-use chaka_hub::store::sqlite::SqliteStore;
-use chaka_hub::store::sqlite::ledger::{SqliteLedger, create_legs};
 use chaka_protocol::keys::{KeyId, KeySet, KnownKey, RecipientKeyPair, SigningKeyPair};
 use chaka_protocol::limits::Limits;
 use chaka_protocol::message::{AnswerBatch, CardList};
@@ -25,7 +25,6 @@ use chaka_protocol::nonce::MemoryNonceStore;
 use chaka_protocol::seal::SealedCardList;
 use chaka_protocol::signature::{Signer, Verifier};
 use chaka_protocol::suite::Suite;
-use sqlx::SqlitePool;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -202,8 +201,8 @@ async fn start_bank(
 /// A hub database, its ledger and worker, and the banks it asks.
 pub struct Hub {
     pub clock: ManualClock,
-    pub pool: SqlitePool,
-    pub ledger: Arc<SqliteLedger>,
+    pub db: TestDatabase,
+    pub ledger: Arc<dyn LedgerStore>,
     pub banks: Vec<TestBank>,
     pub hub_banks: HubBanks,
     pub fanout: Fanout,
@@ -246,21 +245,28 @@ impl Hub {
             })
             .collect();
         let hub_banks = HubBanks::from_toml(&toml).unwrap();
-        let store = SqliteStore::open(&dir.path().join("hub.sqlite"))
-            .await
-            .unwrap();
-        let pool = store.pool().clone();
-        sqlx::query(
+        let db = TestDatabase::create(dir.path()).await;
+        let insert = db.sql(
             "INSERT INTO accounts (account_id, id_index, id_sealed, name_sealed, phone_index, phone_sealed, \
-             region, password_hash, verified_at, lang, created_at) VALUES ('acc-1', x'01', x'02', x'03', x'04', \
-             x'0506', '31', 'phc', ?, 'zh', ?)",
-        )
-        .bind(chaka_hub::store::fmt_time(START))
-        .bind(chaka_hub::store::fmt_time(START))
-        .execute(&pool)
-        .await
-        .unwrap();
-        let ledger = Arc::new(SqliteLedger::new(store.clone()));
+             region, password_hash, verified_at, lang, created_at) VALUES ('acc-1', ?, ?, ?, ?, ?, '31', \
+             'phc', ?, 'zh', ?)",
+        );
+        with_pool!(db, |pool, _legs| {
+            sqlx::query(insert)
+                .bind(vec![1u8])
+                .bind(vec![2u8])
+                .bind(vec![3u8])
+                .bind(vec![4u8])
+                .bind(vec![5u8, 6])
+                .bind(chaka_hub::store::fmt_time(START))
+                .bind(chaka_hub::store::fmt_time(START))
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+        let ledger = db
+            .backend
+            .ledger(chaka_hub::store::ledger::DEFAULT_RETENTION);
         let shared_clock: chaka_core::SharedClock = Arc::new(clock.clone());
         let settings = ConnectorSettings {
             timeout: StdDuration::from_secs(5),
@@ -304,7 +310,7 @@ impl Hub {
         );
         Self {
             clock,
-            pool,
+            db,
             ledger,
             banks,
             hub_banks,
@@ -338,25 +344,28 @@ impl Hub {
         let subject =
             serde_json::json!({"name": name, "id_number": id_number().as_str(), "phone": PHONE});
         let deadline = now + Duration::hours(24);
-        let mut tx = self.pool.begin().await.unwrap();
-        sqlx::query(
+        let insert = self.db.sql(
             "INSERT INTO inquiries (inquiry_id, account_id, state, banks, subject_sealed, user_public_key, \
              key_generation, consent_version, consent_hash, consent_lang, created_at, deadline) \
              VALUES (?, 'acc-1', 'open', ?, ?, ?, 0, 'v1', 'hash', 'zh', ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(serde_json::to_string(banks).unwrap())
-        .bind(subject.to_string().into_bytes())
-        .bind(user.public_key().as_bytes().to_vec())
-        .bind(chaka_hub::store::fmt_time(now))
-        .bind(chaka_hub::store::fmt_time(deadline))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        create_legs(&mut tx, &id.to_string(), banks, deadline, now)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        );
+        with_pool!(self.db, |pool, create_legs| {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query(insert)
+                .bind(id.to_string())
+                .bind(serde_json::to_string(banks).unwrap())
+                .bind(subject.to_string().into_bytes())
+                .bind(user.public_key().as_bytes().to_vec())
+                .bind(chaka_hub::store::fmt_time(now))
+                .bind(chaka_hub::store::fmt_time(deadline))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            create_legs(&mut tx, &id.to_string(), banks, deadline, now)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        });
         self.user_keys.insert(id, user);
         id
     }
@@ -375,39 +384,42 @@ impl Hub {
 
     /// `(state, finalized_at, purge_after, subject erased)` of an inquiry.
     pub async fn inquiry(&self, id: InquiryId) -> (String, Option<String>, Option<String>, bool) {
-        sqlx::query_as(
+        let sql = self.db.sql(
             "SELECT state, finalized_at, purge_after, subject_sealed IS NULL FROM inquiries WHERE inquiry_id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_one(&self.pool)
-        .await
-        .unwrap()
+        );
+        with_pool!(self.db, |pool, _legs| sqlx::query_as(sql)
+            .bind(id.to_string())
+            .fetch_one(pool)
+            .await
+            .unwrap())
     }
 
     /// The outbox rows of "report ready" messages: `(idempotency_key, template, params, lang, phone)`.
     pub async fn ready_sms(&self) -> Vec<(String, String, String, String, Vec<u8>)> {
-        sqlx::query_as(
+        with_pool!(self.db, |pool, _legs| sqlx::query_as(
             "SELECT idempotency_key, template, params, lang, phone_sealed FROM outbox \
              WHERE idempotency_key LIKE 'ready:%' ORDER BY idempotency_key",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
-        .unwrap()
+        .unwrap())
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+        self.db.count(sql).await
     }
 
     /// Opens the stored sealed answer of `bank` with the user's key.
     pub async fn open_answer(&self, id: InquiryId, bank: &str) -> CardList {
-        let sealed: Vec<u8> =
-            sqlx::query_scalar("SELECT sealed FROM answers WHERE inquiry_id = ? AND bank = ?")
-                .bind(id.to_string())
-                .bind(bank)
-                .fetch_one(&self.pool)
-                .await
-                .unwrap();
+        let sql = self
+            .db
+            .sql("SELECT sealed FROM answers WHERE inquiry_id = ? AND bank = ?");
+        let sealed: Vec<u8> = with_pool!(self.db, |pool, _legs| sqlx::query_scalar(sql)
+            .bind(id.to_string())
+            .bind(bank)
+            .fetch_one(pool)
+            .await
+            .unwrap());
         let json: serde_json::Value = serde_json::from_slice(&sealed).unwrap();
         let b64 = |k: &str| {
             use base64::Engine;

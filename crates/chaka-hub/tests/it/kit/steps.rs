@@ -126,10 +126,8 @@ impl TestApp {
 
     /// Rows of a table (for "nothing changed" checks).
     pub async fn count(&self, table: &'static str) -> i64 {
-        // Table names come from the tests only.
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-            .fetch_one(self.store.pool())
+        self.db
+            .count(&format!("SELECT COUNT(*) FROM {table}"))
             .await
-            .unwrap()
     }
 }

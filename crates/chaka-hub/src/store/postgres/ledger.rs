@@ -1,0 +1,247 @@
+//! PostgreSQL implementation of [`LedgerStore`], for several hub instances on one database:
+//! due legs are claimed with `FOR UPDATE SKIP LOCKED` plus a lease (a leg another instance is
+//! claiming is skipped, one it claimed no longer qualifies), every worker change is fenced by
+//! `attempt`, and every transaction that can make a leg final locks the legs' inquiries first
+//! (in id order), so the inquiry's finalisation (state, retention, erasing the subject, the one
+//! "report ready" outbox row) happens exactly once, in the transaction that makes its last leg
+//! final. [`create_legs`] runs inside the submission transaction of the caller.
+
+use super::PgStore;
+use super::settle::{finalize_if_done, lock_inquiries};
+use crate::store::ledger::{
+    BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
+    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims,
+};
+use crate::store::rows::{inquiry_id_of, leg_record_from};
+use crate::store::settlement::{record_callback_in, settle_in};
+use crate::store::{StoreError, fmt_time};
+use async_trait::async_trait;
+use chaka_core::{BankCode, InquiryId};
+use chaka_protocol::message::Answer;
+use chaka_protocol::suite::Suite;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use time::{Duration, OffsetDateTime};
+
+/// Inquiries whose expired legs are closed per transaction by
+/// [`LedgerStore::expire_deadlines`].
+const EXPIRE_CHUNK: i64 = 500;
+
+/// The ledger over the hub's PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgLedger {
+    store: PgStore,
+    retention: Duration,
+}
+
+impl PgLedger {
+    /// A ledger over `store`, keeping final reports [`DEFAULT_RETENTION`].
+    pub fn new(store: PgStore) -> Self {
+        Self {
+            store,
+            retention: DEFAULT_RETENTION,
+        }
+    }
+
+    /// Changes how long a final report is kept (`purge_after = finalized_at + retention`).
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+}
+
+/// Creates one `pending` leg per bank, due at `now`, sealed with the default suite. Call it
+/// inside the transaction that inserts the inquiry (the `inquiries` row must exist first).
+pub async fn create_legs(
+    conn: &mut PgConnection,
+    inquiry_id: &str,
+    banks: &[impl AsRef<str>],
+    deadline: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let inquiry_id =
+        InquiryId::parse(inquiry_id).map_err(|_| StoreError::Corrupt("inquiry id for legs"))?;
+    let banks = banks
+        .iter()
+        .map(|b| BankCode::parse(b.as_ref()).map(|b| b.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| StoreError::Corrupt("bank code for legs"))?;
+    if banks.is_empty() {
+        return Ok(());
+    }
+    let now = fmt_time(now);
+    sqlx::query(
+        "INSERT INTO legs (inquiry_id, bank, state, suite, attempt, next_attempt_at, deadline, created_at) \
+         SELECT $1, b, 'pending', $3, 0, $4, $5, $4 FROM UNNEST($2::text[]) AS b",
+    )
+    .bind(inquiry_id.to_string())
+    .bind(&banks)
+    .bind(Suite::HpkeX25519Sha256ChaCha20Poly1305.as_str())
+    .bind(&now)
+    .bind(fmt_time(deadline))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl LedgerStore for PgLedger {
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        wants: &[BankClaim],
+    ) -> Result<Vec<ClaimedLeg>, StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        let (now_s, until) = (fmt_time(now), fmt_time(now + lease));
+        let mut claimed = Vec::new();
+        for want in wants.iter().filter(|w| w.limit > 0) {
+            // SKIP LOCKED: legs another instance is claiming or settling right now are left
+            // to it; a leg it claimed and committed since this statement began is re-checked
+            // under the lock and no longer qualifies (its lease is live), so no leg is claimed
+            // twice.
+            let rows = sqlx::query(
+                "WITH due AS ( \
+                   SELECT inquiry_id, bank FROM legs WHERE bank = $3 AND deadline > $4 AND ( \
+                     (state IN ('pending', 'awaiting_callback') AND next_attempt_at <= $4) \
+                     OR (state = 'sending' AND lease_expires_at <= $4)) \
+                   LIMIT $5 FOR UPDATE SKIP LOCKED) \
+                 UPDATE legs SET state = 'sending', attempt = legs.attempt + 1, lease_owner = $1, \
+                   lease_expires_at = $2 \
+                 FROM due WHERE legs.inquiry_id = due.inquiry_id AND legs.bank = due.bank \
+                 RETURNING legs.inquiry_id, legs.bank, legs.attempt, legs.suite, legs.deadline, \
+                   legs.lease_expires_at",
+            )
+            .bind(owner)
+            .bind(&until)
+            .bind(want.bank.as_str())
+            .bind(&now_s)
+            .bind(i64::try_from(want.limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                claimed.push(Claim::from_row(row)?);
+            }
+        }
+        let ids = claimed_inquiries(&claimed);
+        let mut inquiries = HashMap::with_capacity(ids.len());
+        if !ids.is_empty() {
+            let rows = sqlx::query(
+                "SELECT inquiry_id, subject_sealed, user_public_key FROM inquiries \
+                 WHERE inquiry_id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                let (id, inquiry) = claimed_inquiry(row)?;
+                inquiries.insert(id, inquiry);
+            }
+        }
+        let out = join_claims(claimed, &inquiries)?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn settle(
+        &self,
+        settlements: &[Settlement],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Settled>, StoreError> {
+        if settlements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.store.pool().begin().await?;
+        let inquiries: Vec<InquiryId> = settlements.iter().map(|s| s.key.inquiry_id).collect();
+        lock_inquiries(&mut tx, &inquiries).await?;
+        let settled = settle_in(&mut *tx, settlements, now, self.retention).await?;
+        tx.commit().await?;
+        Ok(settled)
+    }
+
+    async fn record_callback(
+        &self,
+        bank: &BankCode,
+        answers: &[Answer],
+        now: OffsetDateTime,
+    ) -> Result<CallbackRecord, StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        let inquiries: Vec<InquiryId> = answers.iter().map(|a| a.inquiry_id).collect();
+        lock_inquiries(&mut tx, &inquiries).await?;
+        let record = record_callback_in(&mut *tx, bank, answers, now, self.retention).await?;
+        if matches!(record, CallbackRecord::Recorded(_)) {
+            tx.commit().await?;
+        } else {
+            // All or nothing: an unknown or invalid answer undoes the ones before it.
+            tx.rollback().await?;
+        }
+        Ok(record)
+    }
+
+    async fn expire_deadlines(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now_s = fmt_time(now);
+        let mut total = 0u64;
+        loop {
+            let mut tx = self.store.pool().begin().await?;
+            // The inquiries first (their locks come before their legs', as everywhere), then
+            // their expired legs.
+            let due: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT inquiry_id FROM legs \
+                 WHERE state IN ('pending', 'sending', 'awaiting_callback') AND deadline <= $1 \
+                 LIMIT $2",
+            )
+            .bind(&now_s)
+            .bind(EXPIRE_CHUNK)
+            .fetch_all(&mut *tx)
+            .await?;
+            let inquiries = due
+                .iter()
+                .map(|id| InquiryId::parse(id).map_err(|_| StoreError::Corrupt("legs.inquiry_id")))
+                .collect::<Result<Vec<_>, _>>()?;
+            lock_inquiries(&mut tx, &inquiries).await?;
+            let rows = sqlx::query(
+                "UPDATE legs SET state = 'no_answer', finished_at = $1, lease_owner = NULL, \
+                 lease_expires_at = NULL WHERE inquiry_id = ANY($2) \
+                 AND state IN ('pending', 'sending', 'awaiting_callback') AND deadline <= $1 \
+                 RETURNING inquiry_id",
+            )
+            .bind(&now_s)
+            .bind(&due)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut expired = Vec::new();
+            for row in &rows {
+                let id = inquiry_id_of(row)?;
+                if !expired.contains(&id) {
+                    expired.push(id);
+                }
+            }
+            for id in &expired {
+                finalize_if_done(&mut tx, id, now, self.retention).await?;
+            }
+            tx.commit().await?;
+            total += rows.len() as u64;
+            if (due.len() as u64) < EXPIRE_CHUNK as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn leg(&self, key: &LegKey) -> Result<Option<LegRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT inquiry_id, bank, state, attempt, next_attempt_at, deadline, lease_owner, \
+             lease_expires_at, last_error, answered_at FROM legs WHERE inquiry_id = $1 AND bank = $2",
+        )
+        .bind(key.inquiry_id.to_string())
+        .bind(key.bank.as_str())
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(leg_record_from).transpose()
+    }
+}

@@ -1,0 +1,431 @@
+//! What several hub instances on one PostgreSQL database must never do, each instance a store
+//! with its own pool and all of them racing: claim a leg or an SMS twice, finalise an inquiry
+//! twice (two "ready" SMS) or never, accept one SMS code twice, or let one person have two
+//! inquiries in flight. Skipped, with a line saying so, when `CHAKA_TEST_DATABASE_URL` is unset.
+
+use super::PgStore;
+use super::ledger::{PgLedger, create_legs};
+use super::scratch::{ScratchDatabase, TEST_DATABASE_URL, test_server};
+use crate::store::accounts::{AccountStore, CodeCheck, CodeStore, NewAccount};
+use crate::store::fmt_time;
+use crate::store::inquiries::{
+    InquiryStore, NewInquiry, NewSms, OutboxStore, SubmitGuard, Submitted,
+};
+use crate::store::ledger::{BankClaim, LedgerStore, LegAction, LegKey, Settled, Settlement};
+use chaka_core::{BankCode, InquiryId};
+use chaka_protocol::message::{Answer, Outcome};
+use std::collections::HashSet;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const NOW: OffsetDateTime = datetime!(2026-11-28 10:00 UTC);
+
+/// Two instances on a fresh database, or `None` (and a line) without a server.
+async fn two_instances() -> Option<(ScratchDatabase, PgStore, PgStore)> {
+    let Some(server) = test_server() else {
+        println!("skipped: {TEST_DATABASE_URL} is not set");
+        return None;
+    };
+    let scratch = ScratchDatabase::create(&server).await.unwrap();
+    let a = PgStore::connect(scratch.url()).await.unwrap();
+    let b = PgStore::connect(scratch.url()).await.unwrap();
+    Some((scratch, a, b))
+}
+
+fn account(n: u8) -> NewAccount {
+    NewAccount {
+        account_id: format!("acc-{n}"),
+        id_index: [n; 32],
+        id_sealed: vec![1],
+        name_sealed: vec![2],
+        phone_index: [n.wrapping_add(100); 32],
+        phone_sealed: vec![3],
+        region: "31".into(),
+        password_hash: "phc".into(),
+        verified_at: NOW,
+        lang: "zh".into(),
+        created_at: NOW,
+    }
+}
+
+/// An open inquiry of `acc-1` with one leg per bank.
+async fn open_inquiry(store: &PgStore, n: u32, banks: &[&str]) -> InquiryId {
+    let id = InquiryId::generate(NOW + Duration::milliseconds(i64::from(n)));
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO inquiries (inquiry_id, account_id, state, banks, subject_sealed, user_public_key, \
+         key_generation, consent_version, consent_hash, consent_lang, created_at, deadline) \
+         VALUES ($1, 'acc-1', 'open', '[]', $2, $3, 0, 'v1', 'hash', 'zh', $4, $5)",
+    )
+    .bind(id.to_string())
+    .bind(vec![9u8])
+    .bind(vec![7u8; 32])
+    .bind(fmt_time(NOW))
+    .bind(fmt_time(NOW + Duration::hours(24)))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    create_legs(
+        &mut tx,
+        &id.to_string(),
+        banks,
+        NOW + Duration::hours(24),
+        NOW,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn no_match(key: &LegKey) -> Answer {
+    Answer {
+        inquiry_id: key.inquiry_id,
+        bank: key.bank.clone(),
+        outcome: Outcome::NoMatch,
+        sealed: None,
+        answered_at: NOW,
+    }
+}
+
+async fn ready_sms(store: &PgStore) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT idempotency_key FROM outbox WHERE idempotency_key LIKE 'ready:%' ORDER BY 1",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_claiming_together_never_claim_one_leg_twice() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    a.insert_account(&account(1)).await.unwrap();
+    for n in 0..60 {
+        open_inquiry(&a, n, &["ICBC", "CMB"]).await;
+    }
+    let claimer = |store: PgStore, owner: &'static str| async move {
+        let ledger = PgLedger::new(store);
+        let wants = [
+            BankClaim {
+                bank: BankCode::parse("ICBC").unwrap(),
+                limit: 7,
+            },
+            BankClaim {
+                bank: BankCode::parse("CMB").unwrap(),
+                limit: 5,
+            },
+        ];
+        let mut mine = Vec::new();
+        loop {
+            let claimed = ledger
+                .claim_due(owner, NOW, Duration::seconds(30), &wants)
+                .await
+                .unwrap();
+            if claimed.is_empty() {
+                return mine;
+            }
+            mine.extend(claimed.into_iter().map(|c| (c.key, c.attempt)));
+        }
+    };
+    let (left, right) = tokio::join!(
+        tokio::spawn(claimer(a.clone(), "instance-a")),
+        tokio::spawn(claimer(b.clone(), "instance-b"))
+    );
+    let (left, right) = (left.unwrap(), right.unwrap());
+    assert!(
+        !left.is_empty() && !right.is_empty(),
+        "both instances got work"
+    );
+    let all: Vec<_> = left.iter().chain(&right).collect();
+    let distinct: HashSet<_> = all.iter().map(|(key, _)| key).collect();
+    assert_eq!(all.len(), 120, "every leg claimed");
+    assert_eq!(distinct.len(), 120, "no leg claimed twice");
+    assert!(all.iter().all(|(_, attempt)| *attempt == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_legs_settled_at_once_on_two_instances_finalise_once() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    a.insert_account(&account(1)).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..100 {
+        ids.push(open_inquiry(&a, n, &["ICBC", "CMB"]).await);
+    }
+    let (la, lb) = (PgLedger::new(a.clone()), PgLedger::new(b.clone()));
+    let claim = |bank: &str| BankClaim {
+        bank: BankCode::parse(bank).unwrap(),
+        limit: 100,
+    };
+    // Instance A holds every ICBC leg, instance B every CMB leg; each answers all of its own
+    // in one batch, at the same instant.
+    let icbc = la
+        .claim_due("a", NOW, Duration::seconds(30), &[claim("ICBC")])
+        .await
+        .unwrap();
+    let cmb = lb
+        .claim_due("b", NOW, Duration::seconds(30), &[claim("CMB")])
+        .await
+        .unwrap();
+    assert_eq!((icbc.len(), cmb.len()), (100, 100));
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let settle = |ledger: PgLedger, legs: Vec<crate::store::ledger::ClaimedLeg>| {
+        let start = start.clone();
+        async move {
+            let batch: Vec<Settlement> = legs
+                .iter()
+                .map(|leg| Settlement {
+                    key: leg.key.clone(),
+                    attempt: leg.attempt,
+                    action: LegAction::Answer(Box::new(no_match(&leg.key))),
+                })
+                .collect();
+            start.wait().await;
+            let settled = ledger.settle(&batch, NOW).await.unwrap();
+            settled
+                .iter()
+                .filter(|s| {
+                    **s == (Settled::Applied {
+                        inquiry_final: true,
+                    })
+                })
+                .count()
+        }
+    };
+    let (fa, fb) = tokio::join!(
+        tokio::spawn(settle(la, icbc)),
+        tokio::spawn(settle(lb, cmb))
+    );
+    assert_eq!(
+        fa.unwrap() + fb.unwrap(),
+        100,
+        "each inquiry became final once"
+    );
+    let mut expected: Vec<String> = ids.iter().map(|id| format!("ready:{id}")).collect();
+    expected.sort();
+    assert_eq!(ready_sms(&a).await, expected, "one ready SMS per report");
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inquiries WHERE state <> 'final'")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(open, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_claiming_sms_together_never_claim_one_twice() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    for n in 0..40 {
+        let sms = NewSms {
+            idempotency_key: format!("test:{n}"),
+            account_id: None,
+            phone_sealed: vec![1],
+            template: "lookup_requested".into(),
+            params: serde_json::json!({}),
+            secret_sealed: None,
+            lang: "zh".into(),
+        };
+        assert!(a.enqueue(&sms, NOW).await.unwrap());
+        assert!(
+            !b.enqueue(&sms, NOW).await.unwrap(),
+            "a repeated key is ignored"
+        );
+    }
+    let claimer = |store: PgStore, owner: &'static str| async move {
+        let mut mine = Vec::new();
+        loop {
+            let claimed = store
+                .claim_sms(owner, NOW, Duration::seconds(30), 3)
+                .await
+                .unwrap();
+            if claimed.is_empty() {
+                return mine;
+            }
+            mine.extend(claimed.into_iter().map(|m| m.idempotency_key));
+        }
+    };
+    let (left, right) = tokio::join!(
+        tokio::spawn(claimer(a.clone(), "a")),
+        tokio::spawn(claimer(b.clone(), "b"))
+    );
+    let all: Vec<String> = left.unwrap().into_iter().chain(right.unwrap()).collect();
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), distinct.len()), (40, 40));
+    // Leases: nothing more until they expire, then everything again.
+    assert!(
+        a.claim_sms("a", NOW, Duration::seconds(30), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = NOW + Duration::seconds(31);
+    assert_eq!(
+        b.claim_sms("b", later, Duration::seconds(30), 100)
+            .await
+            .unwrap()
+            .len(),
+        40
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_checked_on_two_instances_at_once_is_accepted_once() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    let phone = [5u8; 32];
+    for round in 0..10 {
+        let code = [round; 32];
+        a.insert_code(&phone, "inquiry", &code, NOW, Duration::minutes(5))
+            .await
+            .unwrap();
+        let check = |store: PgStore| async move {
+            store
+                .check_code(&phone, "inquiry", &code, NOW, 5)
+                .await
+                .unwrap()
+        };
+        let (x, y) = tokio::join!(
+            tokio::spawn(check(a.clone())),
+            tokio::spawn(check(b.clone()))
+        );
+        let mut results = vec![x.unwrap(), y.unwrap()];
+        results.sort_by_key(|r| format!("{r:?}"));
+        assert_eq!(results, vec![CodeCheck::Accepted, CodeCheck::NoCode]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_submitting_on_two_instances_gets_one_inquiry() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    a.insert_account(&account(1)).await.unwrap();
+    let submission = |n: u32| {
+        let inquiry = NewInquiry {
+            inquiry_id: InquiryId::generate(NOW + Duration::milliseconds(i64::from(n))).to_string(),
+            account_id: "acc-1".into(),
+            banks: vec!["ICBC".into()],
+            subject_sealed: vec![1],
+            user_public_key: vec![7; 32],
+            key_generation: 0,
+            consent_version: "v1".into(),
+            consent_hash: "hash".into(),
+            consent_lang: "zh".into(),
+            created_at: NOW,
+            deadline: NOW + Duration::hours(24),
+        };
+        let guard = SubmitGuard {
+            idempotency_key: format!("key-{n}"),
+            request_hash: "body".into(),
+            response: (201, b"{}".to_vec()),
+            cooldown: Duration::days(7),
+            notice: NewSms {
+                idempotency_key: format!("requested:{n}"),
+                account_id: Some("acc-1".into()),
+                phone_sealed: vec![3],
+                template: "lookup_requested".into(),
+                params: serde_json::json!({}),
+                secret_sealed: None,
+                lang: "zh".into(),
+            },
+        };
+        (inquiry, guard)
+    };
+    for round in 0..5u32 {
+        let (qa, ga) = submission(round * 2);
+        let (qb, gb) = submission(round * 2 + 1);
+        let (sa, sb) = (a.clone(), b.clone());
+        let (x, y) = tokio::join!(
+            tokio::spawn(async move { sa.submit(&qa, &ga).await.unwrap() }),
+            tokio::spawn(async move { sb.submit(&qb, &gb).await.unwrap() })
+        );
+        let results = [x.unwrap(), y.unwrap()];
+        let created = results.iter().filter(|r| **r == Submitted::Created).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Submitted::InFlight { .. }))
+            .count();
+        assert_eq!((created, refused), (1, 1), "round {round}: {results:?}");
+        // Close the round's inquiry so the next round may submit (no cooldown: never final).
+        sqlx::query("UPDATE inquiries SET state = 'purged' WHERE state = 'open'")
+            .execute(a.pool())
+            .await
+            .unwrap();
+    }
+    let notices: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'requested:%'")
+            .fetch_one(a.pool())
+            .await
+            .unwrap();
+    assert_eq!(notices, 5, "a refused submission leaves nothing behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settlement_waits_for_another_instance_settling_the_same_inquiry_then_finalises() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    a.insert_account(&account(1)).await.unwrap();
+    let id = open_inquiry(&a, 0, &["ICBC", "CMB"]).await;
+    let ledger = PgLedger::new(a.clone());
+    let want = BankClaim {
+        bank: BankCode::parse("ICBC").unwrap(),
+        limit: 1,
+    };
+    let icbc = ledger
+        .claim_due("a", NOW, Duration::seconds(30), &[want])
+        .await
+        .unwrap()
+        .remove(0);
+    // Instance B, half-way through settling the inquiry's other leg: it holds the inquiry's
+    // lock and has marked its leg answered, not committed yet.
+    let mut other = b.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM inquiries WHERE inquiry_id = $1 FOR UPDATE")
+        .bind(id.to_string())
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE legs SET state = 'answered', finished_at = $2 WHERE inquiry_id = $1 AND bank = 'CMB'",
+    )
+    .bind(id.to_string())
+    .bind(fmt_time(NOW))
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let settling = tokio::spawn(async move {
+        ledger
+            .complete_leg(&icbc.key, icbc.attempt, no_match(&icbc.key), NOW)
+            .await
+            .unwrap()
+    });
+    // A waits for B's lock (were it not to, it would finish now, seeing B's leg still open).
+    while !settling.is_finished() {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(b.pool())
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    other.commit().await.unwrap();
+    assert_eq!(
+        settling.await.unwrap(),
+        Settled::Applied {
+            inquiry_final: true
+        },
+        "the last leg's settlement sees the other leg final and finalises"
+    );
+    assert_eq!(ready_sms(&a).await, vec![format!("ready:{id}")]);
+}
