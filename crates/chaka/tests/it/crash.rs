@@ -3,42 +3,16 @@
 //! its SMS was sent; after each restart the hub carries on from the database, and in the end
 //! there is exactly one report and exactly one "report ready" SMS.
 
-use crate::process::{Process, call, demo_command, free_port};
+use crate::process::{Process, ask, call, demo_command, free_port, login};
 use serde_json::json;
 use std::time::Duration;
 
 const PHONE: &str = "13788000007"; // demo person 6
-const PASSWORD: &str = "chaka-demo-2021";
 const READY_SMS: &str = "报告已生成";
 
 /// `chaka demo` on `data`, up.
 fn start_demo(data: &std::path::Path, port: u16, failpoint: Option<&str>) -> Process {
     Process::start(demo_command(data, port, failpoint), "The hub is up")
-}
-
-/// Logs demo person 6 in; returns the session token.
-async fn login(http: &reqwest::Client, api: &str) -> String {
-    let (status, session) = call(
-        http,
-        reqwest::Method::POST,
-        format!("{api}/sessions"),
-        None,
-        Some(json!({ "phone": PHONE, "password": PASSWORD })),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{session}");
-    session["token"].as_str().unwrap().to_owned()
-}
-
-fn last_code(output: &str) -> String {
-    let line = output
-        .lines()
-        .rev()
-        .find(|l| l.contains("[SMS → 137****0007]") && l.contains("验证码"))
-        .expect("an SMS code was printed");
-    let start = line.find("验证码").unwrap() + "验证码".len();
-    line[start..].chars().take(6).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,50 +26,7 @@ async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_
 
     // 1. Submit, then die right after a bank answered, before the answer is stored.
     let demo = start_demo(&data, port, Some("fanout:after_send"));
-    let token = login(&http, &api).await;
-    let (status, banks) = call(
-        &http,
-        reqwest::Method::GET,
-        format!("{api}/banks"),
-        Some(&token),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{banks}");
-    let codes: Vec<String> = banks
-        .as_array()
-        .or_else(|| banks["banks"].as_array())
-        .unwrap()
-        .iter()
-        .map(|b| b["code"].as_str().unwrap().to_owned())
-        .collect();
-    let (status, _) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{api}/inquiries/code"),
-        Some(&token),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, 202);
-    demo.wait_for(
-        "[SMS → 137****0007] 【查卡】验证码",
-        Duration::from_secs(20),
-    );
-    let body = json!({ "banks": codes, "consent_version": "2026-11-v1", "consent_lang": "zh", "code": last_code(&demo.text()) });
-    let (status, submitted) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{api}/inquiries"),
-        Some(&token),
-        Some(body),
-        Some("crash-test"),
-    )
-    .await;
-    assert_eq!(status, 201, "{submitted}");
-    let inquiry_id = submitted["inquiry_id"].as_str().unwrap().to_owned();
+    let inquiry_id = ask(&http, &api, &demo, PHONE).await;
     demo.wait_for("FAILPOINT fanout:after_send", Duration::from_secs(30));
     outputs.push(demo.kill());
 
@@ -108,7 +39,7 @@ async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_
     // 3. Restart without crash points: the SMS goes out once; the report opens.
     let demo = start_demo(&data, port, None);
     demo.wait_for(READY_SMS, Duration::from_secs(30));
-    let token = login(&http, &api).await;
+    let token = login(&http, &api, PHONE).await;
     let (status, list) = call(
         &http,
         reqwest::Method::GET,

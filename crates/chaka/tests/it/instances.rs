@@ -5,14 +5,13 @@
 //! end. Every inquiry is answered once per bank, every report is final with exactly one "ready"
 //! SMS, and nothing is left claimed. Skipped (with a line) without `CHAKA_TEST_DATABASE_URL`.
 
-use crate::process::{Process, arm, call, demo_command, free_port};
+use crate::process::{Process, arm, ask, demo_command, free_port};
 use chaka_hub::store::postgres::scratch::{ScratchDatabase, TEST_DATABASE_URL, test_server};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "chaka-demo-2021";
 const READY_SMS: &str = "报告已生成";
 /// The demo people who may ask (demo person 3 lives in a region that is not open).
 const ASKERS: [usize; 6] = [0, 1, 2, 4, 5, 6];
@@ -47,88 +46,6 @@ fn hub_command(
 /// A hub up, from [`hub_command`].
 fn start_hub(command: Command) -> Process {
     Process::start(command, "chaka hub listening on")
-}
-
-/// `137****0007` for `13788000007`, as SMS lines show a phone.
-fn masked(phone: &str) -> String {
-    format!("{}****{}", &phone[..3], &phone[phone.len() - 4..])
-}
-
-/// The last SMS code printed for `phone`.
-fn last_code(output: &str, phone: &str) -> Option<String> {
-    let line = output
-        .lines()
-        .rev()
-        .find(|l| l.contains(&format!("[SMS → {}]", masked(phone))) && l.contains("验证码"))?;
-    let start = line.find("验证码")? + "验证码".len();
-    Some(line[start..].chars().take(6).collect())
-}
-
-/// Logs `phone` in on `api`, asks for a code, and submits a lookup at every bank open to the
-/// person; returns the inquiry id.
-async fn ask(http: &reqwest::Client, api: &str, instance: &Process, phone: &str) -> String {
-    let (status, session) = call(
-        http,
-        reqwest::Method::POST,
-        format!("{api}/sessions"),
-        None,
-        Some(json!({ "phone": phone, "password": PASSWORD })),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{session}");
-    let token = session["token"].as_str().unwrap().to_owned();
-    let (status, banks) = call(
-        http,
-        reqwest::Method::GET,
-        format!("{api}/banks"),
-        Some(&token),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{banks}");
-    let codes: Vec<Value> = banks
-        .as_array()
-        .or_else(|| banks["banks"].as_array())
-        .unwrap()
-        .iter()
-        .map(|b| b["code"].clone())
-        .collect();
-    assert!(!codes.is_empty());
-    let (status, _) = call(
-        http,
-        reqwest::Method::POST,
-        format!("{api}/inquiries/code"),
-        Some(&token),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, 202);
-    let started = Instant::now();
-    let code = loop {
-        if let Some(code) = last_code(&instance.text(), phone) {
-            break code;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no code for {phone}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let body = json!({ "banks": codes, "consent_version": "2026-11-v1", "consent_lang": "zh", "code": code });
-    let (status, submitted) = call(
-        http,
-        reqwest::Method::POST,
-        format!("{api}/inquiries"),
-        Some(&token),
-        Some(body),
-        Some(&format!("instances-{phone}")),
-    )
-    .await;
-    assert_eq!(status, 201, "{submitted}");
-    submitted["inquiry_id"].as_str().unwrap().to_owned()
 }
 
 async fn count(pool: &sqlx::PgPool, sql: &'static str) -> i64 {

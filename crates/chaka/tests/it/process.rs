@@ -1,7 +1,8 @@
 //! Real `chaka` processes for the tests that kill them: output collected line by line, waits
-//! on what a process prints, SIGKILL and SIGTERM; and the HTTP call the tests make to a hub.
+//! on what a process prints, SIGKILL and SIGTERM; and the HTTP calls the tests make to a hub
+//! (a demo cardholder's login and lookup, with the SMS code read from the process's output).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -155,4 +156,94 @@ pub async fn call(
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The password of every demo cardholder.
+pub const PASSWORD: &str = "chaka-demo-2021";
+
+/// Logs a demo cardholder in; returns the session token.
+pub async fn login(http: &reqwest::Client, api: &str, phone: &str) -> String {
+    let (status, session) = call(
+        http,
+        reqwest::Method::POST,
+        format!("{api}/sessions"),
+        None,
+        Some(json!({ "phone": phone, "password": PASSWORD })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    session["token"].as_str().unwrap().to_owned()
+}
+
+/// `137****0007` for `13788000007`, as SMS lines show a phone.
+fn masked(phone: &str) -> String {
+    format!("{}****{}", &phone[..3], &phone[phone.len() - 4..])
+}
+
+/// The last SMS code printed for `phone`.
+fn last_code(output: &str, phone: &str) -> Option<String> {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains(&format!("[SMS → {}]", masked(phone))) && l.contains("验证码"))?;
+    let start = line.find("验证码")? + "验证码".len();
+    Some(line[start..].chars().take(6).collect())
+}
+
+/// Logs `phone` in on `api`, asks for a code, and submits a lookup at every bank open to the
+/// person; returns the inquiry id.
+pub async fn ask(http: &reqwest::Client, api: &str, instance: &Process, phone: &str) -> String {
+    let token = login(http, api, phone).await;
+    let (status, banks) = call(
+        http,
+        reqwest::Method::GET,
+        format!("{api}/banks"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{banks}");
+    let codes: Vec<Value> = banks
+        .as_array()
+        .or_else(|| banks["banks"].as_array())
+        .unwrap()
+        .iter()
+        .map(|b| b["code"].clone())
+        .collect();
+    assert!(!codes.is_empty());
+    let (status, _) = call(
+        http,
+        reqwest::Method::POST,
+        format!("{api}/inquiries/code"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let started = Instant::now();
+    let code = loop {
+        if let Some(code) = last_code(&instance.text(), phone) {
+            break code;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no code for {phone}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let body = json!({ "banks": codes, "consent_version": "2026-11-v1", "consent_lang": "zh", "code": code });
+    let (status, submitted) = call(
+        http,
+        reqwest::Method::POST,
+        format!("{api}/inquiries"),
+        Some(&token),
+        Some(body),
+        Some(&format!("lookup-{phone}")),
+    )
+    .await;
+    assert_eq!(status, 201, "{submitted}");
+    submitted["inquiry_id"].as_str().unwrap().to_owned()
 }

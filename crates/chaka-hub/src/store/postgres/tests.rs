@@ -78,6 +78,39 @@ async fn open_inquiry(store: &PgStore, n: u32, banks: &[&str]) -> InquiryId {
     id
 }
 
+/// A submission of `acc-1` with its own idempotency key.
+fn submission(n: u32) -> (NewInquiry, SubmitGuard) {
+    let inquiry = NewInquiry {
+        inquiry_id: InquiryId::generate(NOW + Duration::milliseconds(i64::from(n))).to_string(),
+        account_id: "acc-1".into(),
+        banks: vec!["ICBC".into()],
+        subject_sealed: vec![1],
+        user_public_key: vec![7; 32],
+        key_generation: 0,
+        consent_version: "v1".into(),
+        consent_hash: "hash".into(),
+        consent_lang: "zh".into(),
+        created_at: NOW,
+        deadline: NOW + Duration::hours(24),
+    };
+    let guard = SubmitGuard {
+        idempotency_key: format!("key-{n}"),
+        request_hash: "body".into(),
+        response: (201, b"{}".to_vec()),
+        cooldown: Duration::days(7),
+        notice: NewSms {
+            idempotency_key: format!("requested:{n}"),
+            account_id: Some("acc-1".into()),
+            phone_sealed: vec![3],
+            template: "lookup_requested".into(),
+            params: serde_json::json!({}),
+            secret_sealed: None,
+            lang: "zh".into(),
+        },
+    };
+    (inquiry, guard)
+}
+
 fn no_match(key: &LegKey) -> Answer {
     Answer {
         inquiry_id: key.inquiry_id,
@@ -95,6 +128,24 @@ async fn ready_sms(store: &PgStore) -> Vec<String> {
     .fetch_all(store.pool())
     .await
     .unwrap()
+}
+
+/// Returns once `task` waits for a lock held by another transaction on the database (or has
+/// finished, when nothing made it wait). No sleeping: it asks the server until then.
+async fn wait_until_blocked<T>(store: &PgStore, task: &tokio::task::JoinHandle<T>) {
+    while !task.is_finished() {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,37 +357,6 @@ async fn one_person_submitting_on_two_instances_gets_one_inquiry() {
         return;
     };
     a.insert_account(&account(1)).await.unwrap();
-    let submission = |n: u32| {
-        let inquiry = NewInquiry {
-            inquiry_id: InquiryId::generate(NOW + Duration::milliseconds(i64::from(n))).to_string(),
-            account_id: "acc-1".into(),
-            banks: vec!["ICBC".into()],
-            subject_sealed: vec![1],
-            user_public_key: vec![7; 32],
-            key_generation: 0,
-            consent_version: "v1".into(),
-            consent_hash: "hash".into(),
-            consent_lang: "zh".into(),
-            created_at: NOW,
-            deadline: NOW + Duration::hours(24),
-        };
-        let guard = SubmitGuard {
-            idempotency_key: format!("key-{n}"),
-            request_hash: "body".into(),
-            response: (201, b"{}".to_vec()),
-            cooldown: Duration::days(7),
-            notice: NewSms {
-                idempotency_key: format!("requested:{n}"),
-                account_id: Some("acc-1".into()),
-                phone_sealed: vec![3],
-                template: "lookup_requested".into(),
-                params: serde_json::json!({}),
-                secret_sealed: None,
-                lang: "zh".into(),
-            },
-        };
-        (inquiry, guard)
-    };
     for round in 0..5u32 {
         let (qa, ga) = submission(round * 2);
         let (qb, gb) = submission(round * 2 + 1);
@@ -406,19 +426,7 @@ async fn a_settlement_waits_for_another_instance_settling_the_same_inquiry_then_
             .unwrap()
     });
     // A waits for B's lock (were it not to, it would finish now, seeing B's leg still open).
-    while !settling.is_finished() {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(b.pool())
-        .await
-        .unwrap();
-        if waiting > 0 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    wait_until_blocked(&b, &settling).await;
     other.commit().await.unwrap();
     assert_eq!(
         settling.await.unwrap(),
@@ -428,4 +436,74 @@ async fn a_settlement_waits_for_another_instance_settling_the_same_inquiry_then_
         "the last leg's settlement sees the other leg final and finalises"
     );
     assert_eq!(ready_sms(&a).await, vec![format!("ready:{id}")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_being_accepted_on_another_instance_is_not_accepted_again() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    let (phone, code) = ([5u8; 32], [6u8; 32]);
+    a.insert_code(&phone, "inquiry", &code, NOW, Duration::minutes(5))
+        .await
+        .unwrap();
+    // Instance B, accepting the code: the row is locked and marked used, not committed yet.
+    let mut other = b.pool().begin().await.unwrap();
+    sqlx::query("SELECT otp_id FROM otps WHERE phone_index = $1 FOR UPDATE")
+        .bind(phone.as_slice())
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE otps SET used_at = $1 WHERE phone_index = $2")
+        .bind(fmt_time(NOW))
+        .bind(phone.as_slice())
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let store = a.clone();
+    let checking = tokio::spawn(async move {
+        store
+            .check_code(&phone, "inquiry", &code, NOW, 5)
+            .await
+            .unwrap()
+    });
+    wait_until_blocked(&b, &checking).await;
+    other.commit().await.unwrap();
+    assert_eq!(checking.await.unwrap(), CodeCheck::NoCode, "single use");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_waits_for_another_instances_of_the_same_person_and_is_refused() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    a.insert_account(&account(1)).await.unwrap();
+    // Instance B, submitting for acc-1: it holds the account's lock and has inserted the
+    // open inquiry, not committed yet.
+    let mut other = b.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM accounts WHERE account_id = 'acc-1' FOR UPDATE")
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO inquiries (inquiry_id, account_id, state, banks, subject_sealed, user_public_key, \
+         key_generation, consent_version, consent_hash, consent_lang, created_at, deadline) \
+         VALUES ('other', 'acc-1', 'open', '[]', NULL, $1, 0, 'v1', 'hash', 'zh', $2, $2)",
+    )
+    .bind(vec![7u8; 32])
+    .bind(fmt_time(NOW))
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let (inquiry, guard) = submission(1);
+    let store = a.clone();
+    let submitting = tokio::spawn(async move { store.submit(&inquiry, &guard).await.unwrap() });
+    wait_until_blocked(&b, &submitting).await;
+    other.commit().await.unwrap();
+    assert_eq!(
+        submitting.await.unwrap(),
+        Submitted::InFlight {
+            inquiry_id: "other".into()
+        }
+    );
 }
