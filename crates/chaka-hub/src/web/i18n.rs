@@ -2,6 +2,7 @@
 //! cookie, and every text a page shows, looked up by key in [`super::texts`]. A key missing
 //! from the table shows as the key itself (a unit test keeps the table complete).
 
+use super::problems::PROBLEM_TEXTS;
 use super::texts::TEXTS;
 
 /// The name of the language cookie.
@@ -53,7 +54,11 @@ impl Lang {
 
     /// The text of `key` in this language.
     pub fn t(self, key: &str) -> &str {
-        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+        match TEXTS
+            .iter()
+            .chain(PROBLEM_TEXTS)
+            .find(|(k, _, _)| *k == key)
+        {
             Some((_, zh, en)) => match self {
                 Self::Zh => zh,
                 Self::En => en,
@@ -84,7 +89,11 @@ mod tests {
     /// key appears twice.
     #[test]
     fn every_text_used_is_in_the_table_once() {
-        let mut keys: Vec<&str> = TEXTS.iter().map(|(k, _, _)| *k).collect();
+        let mut keys: Vec<&str> = TEXTS
+            .iter()
+            .chain(PROBLEM_TEXTS)
+            .map(|(k, _, _)| *k)
+            .collect();
         keys.sort_unstable();
         let before = keys.len();
         keys.dedup();
@@ -113,7 +122,7 @@ mod tests {
             }
         }
         assert!(used > 100, "the scan found only {used} uses");
-        for (key, zh, en) in TEXTS {
+        for (key, zh, en) in TEXTS.iter().chain(PROBLEM_TEXTS) {
             assert!(!zh.is_empty() && !en.is_empty(), "{key} lacks a text");
         }
     }

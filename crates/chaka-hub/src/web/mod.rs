@@ -16,6 +16,7 @@ pub mod home;
 pub mod i18n;
 pub mod inquiry;
 pub mod page;
+pub mod problems;
 pub mod settings;
 pub mod texts;
 
