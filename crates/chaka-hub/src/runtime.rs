@@ -198,7 +198,10 @@ impl Runtime {
             subject_from_json(&bytes)
         };
         let ledger = database.ledger(config.rules.retention());
-        let mut fanout_config = FanoutConfig::new(format!("hub-{}", std::process::id()));
+        // Workers name themselves in leases: the process id alone repeats across machines and
+        // containers (often 1) and within a process running several instances.
+        let worker = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let mut fanout_config = FanoutConfig::new(format!("hub-{worker}"));
         fanout_config.lease = time::Duration::seconds(config.workers.lease_secs);
         fanout_config.callback_url = Some(
             format!(
@@ -226,7 +229,7 @@ impl Runtime {
             gateway,
             vault,
             clock.clone(),
-            format!("sms-{}", std::process::id()),
+            format!("sms-{worker}"),
         );
         let mut tasks = vec![tokio::spawn(notifier.run(doorbell, stopped.clone()))];
         let sweeper = hub.clone();
