@@ -68,6 +68,26 @@ impl Db {
     }
 }
 
+/// On PostgreSQL: the bytes per inquiry of the run (tables with their indexes and TOAST,
+/// history excluded by subtracting `before`), to size a database; `None` on SQLite.
+pub(super) async fn table_bytes(db: &Db) -> anyhow::Result<Option<Vec<(String, i64)>>> {
+    let Db::Postgres(pool, _) = db else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT relname AS name, pg_total_relation_size(oid) AS bytes FROM pg_class \
+         WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace \
+         AND relname NOT LIKE '\\_sqlx%' ORDER BY 2 DESC",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push((row.try_get("name")?, row.try_get("bytes")?));
+    }
+    Ok(Some(out))
+}
+
 /// Follows the reports that become final, every 5 ms, until aborted.
 pub(super) async fn watch_finals(db: Db, drive: Arc<Drive>) {
     match db {

@@ -448,6 +448,7 @@ async fn drive_load(
         }
         (Backend::Postgres(_), Location::Sqlite(_)) => bail!("the bench database changed kind"),
     };
+    let before = measure::table_bytes(&db).await?;
     let watcher = tokio::spawn(measure::watch_finals(db.clone(), drive.clone()));
     let result = if args.slow_bank {
         measure::slow_bank(
@@ -473,6 +474,9 @@ async fn drive_load(
         .await?;
         println!("{}", figures.summary);
         println!("{}", figures.checks.line());
+        if let (Some(before), Some(after)) = (before, measure::table_bytes(&db).await?) {
+            print_growth(&before, &after, figures.checks.finals);
+        }
         Ok(Some(figures))
     };
     drive.stop.store(true, Ordering::Relaxed);
@@ -542,6 +546,32 @@ machine: {} cores, shared by the clients, {} hub instance(s), {} bank nodes{}; \
         "(CPU: % of all {} cores during the window; \"CPU hub\" is this process: hub instances, \
          bank nodes and clients; \"CPU/inq\" is both per completed inquiry)",
         shared.cores
+    );
+}
+
+/// What the run's inquiries added to each table, per final inquiry (PostgreSQL's sizes move in
+/// pages, so small tables read coarsely).
+fn print_growth(before: &[(String, i64)], after: &[(String, i64)], finals: i64) {
+    if finals <= 0 {
+        return;
+    }
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (table, bytes) in after {
+        let was = before
+            .iter()
+            .find(|(t, _)| t == table)
+            .map_or(0, |(_, b)| *b);
+        let grew = bytes - was;
+        total += grew;
+        if grew > 0 {
+            parts.push(format!("{table} {:.0} B", grew as f64 / finals as f64));
+        }
+    }
+    println!(
+        "database growth per final inquiry of the run, with indexes: {:.1} KiB ({})",
+        total as f64 / 1024.0 / finals as f64,
+        parts.join(", ")
     );
 }
 
