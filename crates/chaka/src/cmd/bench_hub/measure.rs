@@ -248,7 +248,14 @@ impl Checks {
             && u64::try_from(self.stored_answers).unwrap_or(u64::MAX) == self.bank_answers
     }
 
-    async fn read(db: &Db, drive: &Drive, nodes: &[RunningBank]) -> anyhow::Result<Self> {
+    /// `answers_before`: the bank nodes' answers before this run (they serve every run of one
+    /// invocation).
+    async fn read(
+        db: &Db,
+        drive: &Drive,
+        nodes: &[RunningBank],
+        answers_before: u64,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             finals: db
                 .count("SELECT COUNT(*) FROM inquiries WHERE state = 'final' AND inquiry_id NOT LIKE '00000000-0000-7%'")
@@ -262,7 +269,7 @@ impl Checks {
                 .count("SELECT COUNT(*) FROM legs WHERE attempt > 1 AND inquiry_id NOT LIKE '00000000-0000-7%'")
                 .await?,
             stored_answers: db.count("SELECT COUNT(*) FROM answers WHERE inquiry_id NOT LIKE '00000000-0000-7%'").await?,
-            bank_answers: bank_totals(nodes).1,
+            bank_answers: bank_totals(nodes).1.saturating_sub(answers_before),
         })
     }
 
@@ -375,7 +382,7 @@ pub(super) async fn throughput(
         },
         peak_rss: memory_mib("VmHWM:"),
         summary,
-        checks: Checks::read(db, drive, nodes).await?,
+        checks: Checks::read(db, drive, nodes, answers0).await?,
     })
 }
 
