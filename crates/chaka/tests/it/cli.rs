@@ -214,6 +214,27 @@ fn bench_validates_its_flags() {
         ]),
         "--batch",
     );
+    // `bench hub`: its database and instance flags are checked before any population is
+    // generated (the population folder does not exist).
+    let hub = |extra: &[&str]| {
+        let mut args = vec!["bench", "hub", "--population", "/nonexistent"];
+        args.extend_from_slice(extra);
+        chaka(&args)
+    };
+    assert_one_line_error(&hub(&["--instances", "0"]), "--instances");
+    assert_one_line_error(&hub(&["--instances", "2"]), "needs --database-url");
+    assert_one_line_error(
+        &hub(&["--database-url", "/tmp/hub.sqlite"]),
+        "postgres:// or postgresql://",
+    );
+    // Nothing listens on port 1; the password is never repeated.
+    let out = hub(&["--database-url", "postgres://bench:s3cret-pw@127.0.0.1:1/x"]);
+    assert_one_line_error(&out, "cannot reach the PostgreSQL server");
+    assert!(!text(&out.stderr).contains("s3cret-pw"));
+    assert_one_line_error(
+        &hub(&["--history", "1000", "--slow-bank"]),
+        "--history and --slow-bank",
+    );
 }
 
 #[test]

@@ -34,7 +34,18 @@ async fn admin(server: &str) -> Result<PgConnection, StoreError> {
 impl ScratchDatabase {
     /// Creates an empty database on the server of `server` (a URL of any database there).
     pub async fn create(server: &str) -> Result<Self, StoreError> {
-        let name = format!("chaka_t_{:016x}", rand::random::<u64>());
+        Self::create_named(server, "chaka_t").await
+    }
+
+    /// The same, named `<prefix>_<random>` (`prefix`: lowercase letters, digits, `_`).
+    pub async fn create_named(server: &str, prefix: &'static str) -> Result<Self, StoreError> {
+        if !prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::Corrupt("scratch database prefix"));
+        }
+        let name = format!("{prefix}_{:016x}", rand::random::<u64>());
         let mut url =
             url::Url::parse(server).map_err(|_| StoreError::Corrupt("database server URL"))?;
         url.set_path(&name);
