@@ -290,6 +290,11 @@ impl ApiError {
         self.extra.get(key)
     }
 
+    /// Seconds the client should wait before trying again (`Retry-After`), if set.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// The human-readable detail, if any (never personal data).
     pub fn detail_text(&self) -> Option<&str> {
         self.detail.as_deref()

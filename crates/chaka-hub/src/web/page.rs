@@ -240,15 +240,10 @@ impl IntoResponse for Failure {
             message: ctx.explain(&error),
         };
         let mut response = render(&ctx, status, &page);
-        if let Some(seconds) = error
-            .clone()
-            .into_response()
-            .headers()
-            .get(header::RETRY_AFTER)
-        {
+        if let Some(seconds) = error.retry_after_secs() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, seconds.clone());
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

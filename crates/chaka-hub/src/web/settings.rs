@@ -77,10 +77,7 @@ pub async fn pin_set(
     form: WebForm,
 ) -> Result<Response, Failure> {
     let caller = v.require()?;
-    let result = match repeated(&form) {
-        Ok(pin) => hub.set_pin(&caller.account, pin).await,
-        Err(e) => Err(e),
-    };
+    let result = async { hub.set_pin(&caller.account, repeated(&form)?).await }.await;
     after(&v, result, "pin_set")
 }
 
@@ -91,13 +88,12 @@ pub async fn pin_change(
     form: WebForm,
 ) -> Result<Response, Failure> {
     let caller = v.require()?;
-    let result = match repeated(&form) {
-        Ok(pin) => {
-            hub.change_pin(&caller.account, form.get("old_pin"), pin)
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let pin = repeated(&form)?;
+        hub.change_pin(&caller.account, form.get("old_pin"), pin)
+            .await
+    }
+    .await;
     after(&v, result, "pin_changed")
 }
 
@@ -134,19 +130,18 @@ pub async fn pin_reset(
         let message = v.ctx.t("pin.reset_ack_needed").to_owned();
         return pin_page_with(&v, StatusCode::UNPROCESSABLE_ENTITY, Some(message), None, 0);
     }
-    let result = match repeated(&form) {
-        Ok(pin) => {
-            hub.reset_pin(
-                &caller.account,
-                form.raw("password"),
-                form.get("code"),
-                pin,
-                true,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let pin = repeated(&form)?;
+        hub.reset_pin(
+            &caller.account,
+            form.raw("password"),
+            form.get("code"),
+            pin,
+            true,
+        )
+        .await
+    }
+    .await;
     after(&v, result, "pin_reset")
 }
 
