@@ -50,6 +50,24 @@ pub struct Workers {
     /// How long a worker holds claimed work (a ledger leg, an SMS) before another worker, or
     /// the same hub restarted, may take it over, seconds.
     pub lease_secs: i64,
+    /// Protocol batches in flight to one bank at most. Instances on one database share the
+    /// banks out (each bank's legs are claimed by one of them), so this bounds a bank's load
+    /// for the whole cluster, except for a moment while instances join or leave.
+    #[serde(default = "default_batches_per_bank")]
+    pub batches_per_bank: i64,
+}
+
+fn default_batches_per_bank() -> i64 {
+    4
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self {
+            lease_secs: 30,
+            batches_per_bank: default_batches_per_bank(),
+        }
+    }
 }
 
 /// Which regions (province prefixes) and banks are open.
@@ -160,7 +178,7 @@ impl Default for HubConfig {
                 iterations: 2,
                 parallelism: 1,
             },
-            workers: Workers { lease_secs: 30 },
+            workers: Workers::default(),
         }
     }
 }
@@ -271,6 +289,7 @@ impl HubConfig {
             ("rules.session_idle_minutes", r.session_idle_minutes),
             ("rules.session_absolute_hours", r.session_absolute_hours),
             ("workers.lease_secs", self.workers.lease_secs),
+            ("workers.batches_per_bank", self.workers.batches_per_bank),
         ];
         for (name, value) in positive {
             if value <= 0 {

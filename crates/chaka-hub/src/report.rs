@@ -139,6 +139,9 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Rows per table deleted in one transaction of the trail's purge.
+const TRAIL_CHUNK: i64 = 5_000;
+
 impl Hub {
     /// Opens a final report with the payment PIN.
     pub async fn open_report(
@@ -276,13 +279,39 @@ impl Hub {
         })
     }
 
-    /// Purges every report past its retention (run periodically and at start-up).
+    /// Purges every report past its retention (run periodically and at start-up), then the
+    /// working records older than the retention that no rule reads any more (SMS codes, sent
+    /// SMS, idempotency keys), in chunks of [`TRAIL_CHUNK`] rows per table and transaction.
+    /// The audit trail stays. Returns the reports purged.
     pub async fn sweep(&self) -> Result<usize, ApiError> {
-        let purged = self.store.purge_due(self.clock.now()).await?;
+        let now = self.clock.now();
+        let purged = self.store.purge_due(now).await?;
         if !purged.is_empty() {
             tracing::info!(
                 reports = purged.len(),
                 "purged reports past their retention"
+            );
+        }
+        let before = now - self.config.rules.retention();
+        let mut trail = crate::store::inquiries::TrailPurged::default();
+        loop {
+            let chunk = self.store.purge_trail(before, TRAIL_CHUNK).await?;
+            trail.codes += chunk.codes;
+            trail.messages += chunk.messages;
+            trail.idempotency_keys += chunk.idempotency_keys;
+            if [chunk.codes, chunk.messages, chunk.idempotency_keys]
+                .iter()
+                .all(|n| *n < TRAIL_CHUNK as u64)
+            {
+                break;
+            }
+        }
+        if trail.total() > 0 {
+            tracing::info!(
+                codes = trail.codes,
+                messages = trail.messages,
+                idempotency_keys = trail.idempotency_keys,
+                "purged working records past the retention"
             );
         }
         Ok(purged.len())

@@ -203,6 +203,8 @@ impl Runtime {
         let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let mut fanout_config = FanoutConfig::new(format!("hub-{instance}"));
         fanout_config.lease = time::Duration::seconds(config.workers.lease_secs);
+        fanout_config.max_in_flight_per_bank =
+            usize::try_from(config.workers.batches_per_bank).unwrap_or(1);
         fanout_config.callback_url = Some(
             format!(
                 "{}/chaka/v1/callbacks",

@@ -6,9 +6,19 @@
 //! in-flight batches, so a slow or broken bank delays only its own legs. Callbacks come in
 //! through [`callbacks`].
 //!
-//! One iteration can be driven by a test ([`Fanout::tick`]) with a manual clock; in service,
-//! [`Fanout::spawn`] runs iterations until [`FanoutHandle::stop`]. Logs carry bank codes,
-//! counts and error kinds, never a subject.
+//! Several workers (hub instances) on one database share the banks out: each sends a heartbeat
+//! every second, and of the banks sorted by code, the i-th goes to the (i mod n)-th of the n
+//! workers alive, sorted by name. A worker claims only its own banks' legs, so a bank's legs
+//! are batched by one worker as they would be with one instance, and the batches in flight to
+//! a bank stay bounded for the whole cluster. A worker not heard of for [`FanoutConfig::
+//! worker_ttl`] is forgotten and its banks go to the others (its claimed legs come back when
+//! their leases expire); one that stops leaves at once. While workers disagree for a moment
+//! about who is alive, a bank may have two claimers (harmless: claims skip locked legs and
+//! are fenced) or none (its legs wait for the next heartbeat).
+//!
+//! One iteration can be driven by a test ([`Fanout::tick`], every bank) with a manual clock;
+//! in service, [`Fanout::spawn`] runs iterations until [`FanoutHandle::stop`]. Logs carry bank
+//! codes, counts and error kinds, never a subject.
 
 pub mod callbacks;
 pub mod delivery;
@@ -20,7 +30,7 @@ use crate::store::ledger::{BankClaim, ClaimedLeg, LedgerStore, LegAction, LegKey
 use chaka_core::{BankCode, IdNumber, InquiryId, Phone, SharedClock};
 use chaka_protocol::message::{Inquiry, InquiryBatch, Subject};
 use delivery::{Backoff, Judge};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration as StdDuration;
@@ -95,6 +105,9 @@ pub struct FanoutConfig {
     pub callback_url: Option<url::Url>,
     /// At stop, how long in-flight batches may take before their legs are released.
     pub stop_grace: StdDuration,
+    /// A worker without a heartbeat for this long is taken for dead and its banks are shared
+    /// out among the others.
+    pub worker_ttl: Duration,
 }
 
 impl FanoutConfig {
@@ -111,6 +124,7 @@ impl FanoutConfig {
             backoff: Backoff::default(),
             callback_url: None,
             stop_grace: StdDuration::from_secs(10),
+            worker_ttl: Duration::seconds(10),
         }
     }
 }
@@ -148,6 +162,8 @@ struct Inner {
     in_flight: Mutex<HashMap<u64, Vec<(LegKey, i64)>>>,
     next_task: AtomicU64,
     wake: Notify,
+    /// The banks this worker claims for (`None`: every bank).
+    owned: Mutex<Option<HashSet<BankCode>>>,
 }
 
 /// A running worker.
@@ -202,6 +218,7 @@ impl Fanout {
             in_flight: Mutex::new(HashMap::new()),
             next_task: AtomicU64::new(0),
             wake: Notify::new(),
+            owned: Mutex::new(None),
         }))
     }
 
@@ -252,6 +269,7 @@ impl Fanout {
             }
             let now = self.0.clock.now();
             if last_sweep.is_none_or(|t| now - t >= Duration::seconds(1) || now < t) {
+                self.share_banks(now).await;
                 match self.0.store.expire_deadlines(now).await {
                     Ok(n) if n > 0 => tracing::info!(legs = n, "legs reached their deadline"),
                     Ok(_) => {}
@@ -273,6 +291,9 @@ impl Fanout {
                 () = tokio::time::sleep(self.0.config.poll_interval) => {}
             }
         }
+        if let Err(e) = self.0.store.leave(&self.0.config.owner).await {
+            tracing::warn!(error = %e, "leaving the workers failed; the others wait for its heartbeat to age");
+        }
         let grace = tokio::time::sleep(self.0.config.stop_grace);
         tokio::pin!(grace);
         loop {
@@ -285,6 +306,35 @@ impl Fanout {
                     break;
                 }
             }
+        }
+    }
+
+    /// Sends this worker's heartbeat and takes its share of the banks among the workers alive
+    /// (every bank when it is alone, or when the heartbeat fails: claims are safe to race).
+    async fn share_banks(&self, now: OffsetDateTime) {
+        let inner = &*self.0;
+        let owner = &inner.config.owner;
+        let share = match inner
+            .store
+            .heartbeat(owner, now, inner.config.worker_ttl)
+            .await
+        {
+            Ok(alive) => share_of(owner, alive, inner.slots.iter().map(|(bank, _)| bank)),
+            Err(e) => {
+                tracing::warn!(error = %e, "heartbeat failed; claiming for every bank");
+                None
+            }
+        };
+        let mut owned = inner.owned.lock().unwrap_or_else(PoisonError::into_inner);
+        if *owned != share {
+            match &share {
+                Some(banks) => tracing::info!(
+                    banks = banks.len(),
+                    "banks shared out among the fan-out workers"
+                ),
+                None => tracing::info!("claiming for every bank"),
+            }
+            *owned = share;
         }
     }
 
@@ -323,9 +373,15 @@ impl Fanout {
     ) -> Result<usize, FanoutError> {
         let inner = &*self.0;
         let max = inner.config.batch_max;
+        let owned = inner
+            .owned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let wants: Vec<BankClaim> = inner
             .slots
             .iter()
+            .filter(|(bank, _)| owned.as_ref().is_none_or(|o| o.contains(bank)))
             .filter(|(_, slots)| slots.available_permits() > 0)
             .map(|(bank, slots)| BankClaim {
                 bank: bank.clone(),
@@ -497,5 +553,79 @@ fn log_delivery(
             tracing::warn!(bank = %bank, inquiries, status, code = code.as_deref().unwrap_or("-"), "bank refused a batch");
         }
         Err(e) => tracing::warn!(bank = %bank, inquiries, error = %e, "batch failed"),
+    }
+}
+
+/// The banks `worker` claims for among the workers `alive`: of the banks sorted by code, those
+/// whose position modulo the number of workers is the worker's position among them, sorted by
+/// name. `None` (every bank) when it is alone or not among them.
+fn share_of<'a>(
+    worker: &str,
+    mut alive: Vec<String>,
+    banks: impl Iterator<Item = &'a BankCode>,
+) -> Option<HashSet<BankCode>> {
+    alive.sort_unstable();
+    alive.dedup();
+    let me = alive.iter().position(|w| w == worker)?;
+    if alive.len() < 2 {
+        return None;
+    }
+    let mut banks: Vec<&BankCode> = banks.collect();
+    banks.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    Some(
+        banks
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % alive.len() == me)
+            .map(|(_, bank)| bank.clone())
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of;
+    use chaka_core::BankCode;
+    use std::collections::HashSet;
+
+    fn banks(codes: &[&str]) -> Vec<BankCode> {
+        codes.iter().map(|c| BankCode::parse(c).unwrap()).collect()
+    }
+
+    #[test]
+    fn every_bank_goes_to_exactly_one_worker_alive_and_the_shares_are_even() {
+        let all = banks(&["ICBC", "CMB", "ABC", "BOC", "CCB", "BOCOM", "PSBC"]);
+        let alive: Vec<String> = ["hub-b", "hub-a", "hub-c"].map(String::from).to_vec();
+        let shares: Vec<HashSet<BankCode>> = alive
+            .iter()
+            .map(|w| share_of(w, alive.clone(), all.iter()).unwrap())
+            .collect();
+        let mut seen = HashSet::new();
+        for share in &shares {
+            assert!((2..=3).contains(&share.len()), "{share:?}");
+            for bank in share {
+                assert!(seen.insert(bank.clone()), "{bank} owned twice");
+            }
+        }
+        assert_eq!(seen.len(), all.len(), "no bank left without a worker");
+        // The same whatever order the banks and the workers are listed in.
+        let mut reversed = all.clone();
+        reversed.reverse();
+        let mut shuffled = alive.clone();
+        shuffled.rotate_left(1);
+        assert_eq!(
+            share_of("hub-b", shuffled, reversed.iter()),
+            Some(shares[0].clone())
+        );
+    }
+
+    #[test]
+    fn a_worker_alone_or_not_yet_listed_claims_for_every_bank() {
+        let all = banks(&["ICBC", "CMB"]);
+        assert_eq!(share_of("hub-a", vec!["hub-a".into()], all.iter()), None);
+        assert_eq!(
+            share_of("hub-z", vec!["hub-a".into(), "hub-b".into()], all.iter()),
+            None
+        );
     }
 }

@@ -158,9 +158,60 @@ pub trait InquiryStore: Send + Sync {
     async fn legs(&self, inquiry_id: &str) -> Result<Vec<LegView>, StoreError>;
     /// The stored answers of an inquiry.
     async fn answers(&self, inquiry_id: &str) -> Result<Vec<StoredAnswer>, StoreError>;
-    /// Purges every final report whose `purge_after` has passed: answers deleted, state
-    /// `purged`, an audit record each. Returns the purged inquiry ids.
+    /// Purges every final report whose `purge_after` has passed: answers and legs deleted,
+    /// state `purged`, an audit record each. Returns the purged inquiry ids.
     async fn purge_due(&self, now: OffsetDateTime) -> Result<Vec<String>, StoreError>;
+    /// Deletes, at most `limit` rows per table, the working records older than `before` that
+    /// no rule reads any more: SMS codes expired before it, SMS messages sent or given up and
+    /// created before it, and idempotency keys created before it. The audit trail and the
+    /// inquiry rows (the cooldown reads them) stay. Returns the rows deleted.
+    async fn purge_trail(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<TrailPurged, StoreError>;
+}
+
+/// What [`InquiryStore::purge_trail`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrailPurged {
+    /// SMS codes.
+    pub codes: u64,
+    /// SMS messages of the outbox.
+    pub messages: u64,
+    /// Idempotency keys.
+    pub idempotency_keys: u64,
+}
+
+/// The statements of [`InquiryStore::purge_trail`], one per table, with `$1` the time before
+/// which rows go and `$2` the limit (SQLite reads `$1` and `$2` as its first and second
+/// parameters, so both backends run this text). Each deletes at most `$2` rows through the
+/// table's age index (migration 0003), so a sweep over a large backlog stays a short
+/// transaction; the sweep repeats until less than `$2` is deleted.
+pub(crate) const TRAIL: [&str; 3] = [
+    "DELETE FROM otps WHERE otp_id IN \
+     (SELECT otp_id FROM otps WHERE expires_at < $1 LIMIT $2)",
+    "DELETE FROM outbox WHERE message_id IN \
+     (SELECT message_id FROM outbox WHERE created_at < $1 AND state IN ('sent', 'failed') \
+      LIMIT $2)",
+    "DELETE FROM idempotency_keys WHERE (account_id, key) IN \
+     (SELECT account_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+];
+
+impl TrailPurged {
+    /// Records `deleted` rows of the table of `TRAIL[i]`.
+    pub(crate) fn add(&mut self, i: usize, deleted: u64) {
+        match i {
+            0 => self.codes += deleted,
+            1 => self.messages += deleted,
+            _ => self.idempotency_keys += deleted,
+        }
+    }
+
+    /// All rows deleted.
+    pub fn total(&self) -> u64 {
+        self.codes + self.messages + self.idempotency_keys
+    }
 }
 
 /// An SMS to send through the outbox.

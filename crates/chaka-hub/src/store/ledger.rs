@@ -265,6 +265,19 @@ pub trait LedgerStore: Send + Sync {
     /// One leg as stored.
     async fn leg(&self, key: &LegKey) -> Result<Option<LegRecord>, StoreError>;
 
+    /// Records that fan-out worker `worker` is alive at `now`, forgets workers not heard of
+    /// for `ttl`, and returns the workers alive on the database (this one included), sorted.
+    async fn heartbeat(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Forgets worker `worker` (it stops): the others share out its banks at their next
+    /// heartbeat instead of after `ttl`.
+    async fn leave(&self, worker: &str) -> Result<(), StoreError>;
+
     /// Marks one leg answered (fenced). See [`LedgerStore::settle`].
     async fn complete_leg(
         &self,

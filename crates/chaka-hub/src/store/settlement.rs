@@ -1,19 +1,22 @@
 //! The ledger's settlement and callback steps, written once for both backends: what a batch of
-//! settlements and a bank's callback do to legs, answers and inquiries, in order, inside the
-//! caller's transaction. The statements themselves are each backend's own ([`LedgerSql`],
-//! implemented for SQLite's and PostgreSQL's connections); the order and the rules are here.
+//! settlements and a bank's callback do to legs and answers, in order, inside the caller's
+//! transaction, and which inquiries may have become final by it. Finalising those is each
+//! backend's own step (SQLite: in the same transaction; PostgreSQL: in the next one, see
+//! `postgres::settle::finalize_done`). The statements themselves are each backend's own
+//! ([`LedgerSql`], implemented for SQLite's and PostgreSQL's connections); the order and the
+//! rules are here.
 
 use super::StoreError;
 use super::ledger::{
-    CallbackOutcome, CallbackRecord, CallbackStep, LegKey, LegState, Settled, Settlement,
-    answer_fits, answers_of, callback_step, finalising, settled,
+    CallbackOutcome, CallbackRecord, CallbackStep, LegKey, LegState, Settlement, answer_fits,
+    answers_of, callback_step, finalising,
 };
 use async_trait::async_trait;
 use chaka_core::{BankCode, InquiryId};
 use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
 use std::collections::HashSet;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 /// The ledger statements a settlement or a callback runs, on one connection in a transaction.
 #[async_trait]
@@ -38,18 +41,6 @@ pub(crate) trait LedgerSql: Send {
         settlement: &Settlement,
         now: OffsetDateTime,
     ) -> Result<Option<bool>, StoreError>;
-    /// Those of `inquiries` whose legs are all final.
-    async fn all_legs_final(
-        &mut self,
-        inquiries: &[InquiryId],
-    ) -> Result<Vec<InquiryId>, StoreError>;
-    /// Makes the inquiry final with its one "ready" SMS if every leg is final; `true` if so.
-    async fn finalize_if_done(
-        &mut self,
-        inquiry: &InquiryId,
-        now: OffsetDateTime,
-        retention: Duration,
-    ) -> Result<bool, StoreError>;
     /// The state, suite and deadline of a leg.
     async fn leg_for_callback(
         &mut self,
@@ -68,13 +59,13 @@ pub(crate) trait LedgerSql: Send {
 }
 
 /// Applies one batch of settlements, each fenced by its attempt: answers in bulk, other
-/// actions one by one, then the inquiries whose last leg became final are finalised.
+/// actions one by one. Returns which settlements applied and the inquiries one of whose legs
+/// became final here (each may now be final itself: the caller finalises them).
 pub(crate) async fn settle_in(
     conn: &mut impl LedgerSql,
     settlements: &[Settlement],
     now: OffsetDateTime,
-    retention: Duration,
-) -> Result<Vec<Settled>, StoreError> {
+) -> Result<(Vec<bool>, Vec<InquiryId>), StoreError> {
     let answers = answers_of(settlements);
     let mut applied = vec![false; settlements.len()];
     for (i, ok) in conn.answer_legs(settlements, &answers, now).await? {
@@ -91,41 +82,36 @@ pub(crate) async fn settle_in(
             applied[i] = ok;
         }
     }
-    // The inquiries whose leg became final here may now be final themselves.
     let touched = finalising(settlements, &applied);
-    let mut finalized = HashSet::new();
-    for id in conn.all_legs_final(&touched).await? {
-        if conn.finalize_if_done(&id, now, retention).await? {
-            finalized.insert(id);
-        }
-    }
-    Ok(settled(settlements, &applied, &finalized))
+    Ok((applied, touched))
 }
 
 /// Records a callback's answers from `bank`; anything but [`CallbackRecord::Recorded`] means
-/// the caller must roll the transaction back (all or nothing).
+/// the caller must roll the transaction back (all or nothing). Returns the record (with
+/// `inquiry_final` false: see [`mark_final`]) and the inquiries one of whose legs became final
+/// here, for the caller to finalise (as after [`settle_in`]).
 pub(crate) async fn record_callback_in(
     conn: &mut impl LedgerSql,
     bank: &BankCode,
     answers: &[Answer],
     now: OffsetDateTime,
-    retention: Duration,
-) -> Result<CallbackRecord, StoreError> {
+) -> Result<(CallbackRecord, Vec<InquiryId>), StoreError> {
     let mut outcomes = Vec::with_capacity(answers.len());
+    let mut closed = Vec::new();
     for answer in answers {
         let id = answer.inquiry_id;
         if &answer.bank != bank {
-            return Ok(CallbackRecord::UnknownLeg(id));
+            return Ok((CallbackRecord::UnknownLeg(id), Vec::new()));
         }
         let key = LegKey {
             inquiry_id: id,
             bank: bank.clone(),
         };
         let Some((state, suite, deadline)) = conn.leg_for_callback(&key).await? else {
-            return Ok(CallbackRecord::UnknownLeg(id));
+            return Ok((CallbackRecord::UnknownLeg(id), Vec::new()));
         };
         if !answer_fits(answer, suite) {
-            return Ok(CallbackRecord::InvalidAnswer(id));
+            return Ok((CallbackRecord::InvalidAnswer(id), Vec::new()));
         }
         let outcome = match callback_step(state, deadline <= now, answer) {
             CallbackStep::Duplicate => CallbackOutcome::Duplicate,
@@ -136,7 +122,7 @@ pub(crate) async fn record_callback_in(
             CallbackStep::ExpireThenLate => {
                 conn.close_leg(&key, false, now).await?;
                 conn.insert_late(answer, now).await?;
-                conn.finalize_if_done(&id, now, retention).await?;
+                closed.push(id);
                 CallbackOutcome::Late
             }
             // Not an answer yet: the leg stays open and is asked again.
@@ -144,13 +130,28 @@ pub(crate) async fn record_callback_in(
             CallbackStep::Record => {
                 conn.close_leg(&key, true, now).await?;
                 conn.insert_answers(&[answer], now).await?;
-                let inquiry_final = conn.finalize_if_done(&id, now, retention).await?;
-                CallbackOutcome::Recorded { inquiry_final }
+                closed.push(id);
+                CallbackOutcome::Recorded {
+                    inquiry_final: false,
+                }
             }
         };
         outcomes.push((id, outcome));
     }
-    Ok(CallbackRecord::Recorded(outcomes))
+    closed.sort_unstable_by_key(ToString::to_string);
+    closed.dedup();
+    Ok((CallbackRecord::Recorded(outcomes), closed))
+}
+
+/// Marks, in a callback's record, the answers whose inquiry became final.
+pub(crate) fn mark_final(record: &mut CallbackRecord, finalized: &HashSet<InquiryId>) {
+    if let CallbackRecord::Recorded(outcomes) = record {
+        for (id, outcome) in outcomes {
+            if let CallbackOutcome::Recorded { inquiry_final } = outcome {
+                *inquiry_final = finalized.contains(id);
+            }
+        }
+    }
 }
 
 /// Implements [`LedgerSql`] for a backend's connection type by its settle module's functions
@@ -180,20 +181,6 @@ macro_rules! ledger_sql_by_functions {
                 now: time::OffsetDateTime,
             ) -> Result<Option<bool>, $crate::store::StoreError> {
                 apply(self, settlement, now).await
-            }
-            async fn all_legs_final(
-                &mut self,
-                inquiries: &[chaka_core::InquiryId],
-            ) -> Result<Vec<chaka_core::InquiryId>, $crate::store::StoreError> {
-                all_legs_final(self, inquiries).await
-            }
-            async fn finalize_if_done(
-                &mut self,
-                inquiry: &chaka_core::InquiryId,
-                now: time::OffsetDateTime,
-                retention: time::Duration,
-            ) -> Result<bool, $crate::store::StoreError> {
-                finalize_if_done(self, inquiry, now, retention).await
             }
             async fn leg_for_callback(
                 &mut self,

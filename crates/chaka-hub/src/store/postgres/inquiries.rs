@@ -6,7 +6,8 @@
 use super::PgStore;
 use crate::store::inquiries::{
     AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms,
-    OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted, status_of, submit_rules,
+    OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted, TRAIL, TrailPurged,
+    status_of, submit_rules,
 };
 use crate::store::rows::{
     Fields, answer_from, audit_from, inquiry_from, leg_view_from, outbox_message_from,
@@ -158,6 +159,7 @@ impl InquiryStore for PgStore {
             for statement in [
                 "DELETE FROM answers WHERE inquiry_id = $1",
                 "DELETE FROM late_answers WHERE inquiry_id = $1",
+                "DELETE FROM legs WHERE inquiry_id = $1",
             ] {
                 sqlx::query(statement)
                     .bind(inquiry_id)
@@ -175,6 +177,25 @@ impl InquiryStore for PgStore {
         }
         tx.commit().await?;
         Ok(due.into_iter().map(|(id, _)| id).collect())
+    }
+
+    async fn purge_trail(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<TrailPurged, StoreError> {
+        let mut purged = TrailPurged::default();
+        let mut tx = self.pool().begin().await?;
+        for (i, statement) in TRAIL.iter().enumerate() {
+            let done = sqlx::query(*statement)
+                .bind(fmt_time(before))
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+            purged.add(i, done.rows_affected());
+        }
+        tx.commit().await?;
+        Ok(purged)
     }
 }
 

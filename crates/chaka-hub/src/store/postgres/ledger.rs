@@ -1,37 +1,46 @@
 //! PostgreSQL implementation of [`LedgerStore`], for several hub instances on one database:
 //! due legs are claimed with `FOR UPDATE SKIP LOCKED` plus a lease (a leg another instance is
 //! claiming is skipped, one it claimed no longer qualifies), every worker change is fenced by
-//! `attempt`, and every transaction that can make a leg final locks the legs' inquiries first
-//! (in id order), so the inquiry's finalisation (state, retention, erasing the subject, the one
-//! "report ready" outbox row) happens exactly once, in the transaction that makes its last leg
-//! final. [`create_legs`] runs inside the submission transaction of the caller.
+//! `attempt`, and no inquiry is locked while its legs are settled: a settlement commits its
+//! legs, then finalises, in a second transaction and one statement, those of its inquiries
+//! whose legs are all final (`settle::finalize_done`: state, retention, erasing the subject,
+//! the one "report ready" outbox row, exactly once). An inquiry left open with every leg final
+//! by a crash between the two is finalised by the deadline sweep within a minute
+//! ([`STRANDED_EVERY`]). [`create_legs`] runs inside the submission transaction of the caller.
 
 use super::PgStore;
-use super::settle::{finalize_if_done, lock_inquiries};
+use super::settle::{finalize_done, stranded};
 use crate::store::ledger::{
     BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
-    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims,
+    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims, settled,
 };
 use crate::store::rows::{inquiry_id_of, leg_record_from};
-use crate::store::settlement::{record_callback_in, settle_in};
+use crate::store::settlement::{mark_final, record_callback_in, settle_in};
 use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use chaka_core::{BankCode, InquiryId};
 use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
 use sqlx::PgConnection;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use time::{Duration, OffsetDateTime};
 
 /// Inquiries whose expired legs are closed per transaction by
 /// [`LedgerStore::expire_deadlines`].
 const EXPIRE_CHUNK: i64 = 500;
 
+/// How often (by the clock) the deadline sweep also looks for inquiries left open with every
+/// leg final (a crash between a settlement's two transactions).
+pub const STRANDED_EVERY: Duration = Duration::minutes(1);
+
 /// The ledger over the hub's PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PgLedger {
     store: PgStore,
     retention: Duration,
+    /// When the deadline sweep last looked for stranded inquiries.
+    stranded_at: Arc<Mutex<Option<OffsetDateTime>>>,
 }
 
 impl PgLedger {
@@ -40,6 +49,7 @@ impl PgLedger {
         Self {
             store,
             retention: DEFAULT_RETENTION,
+            stranded_at: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -52,6 +62,52 @@ impl PgLedger {
     /// The store.
     pub fn store(&self) -> &PgStore {
         &self.store
+    }
+
+    /// Finalises, in a transaction of its own, those of `inquiries` whose legs are all final
+    /// (called after the transaction that changed their legs has committed).
+    async fn finalize(
+        &self,
+        inquiries: &[InquiryId],
+        now: OffsetDateTime,
+    ) -> Result<HashSet<InquiryId>, StoreError> {
+        if inquiries.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut tx = self.store.pool().begin().await?;
+        let finalized = finalize_done(&mut tx, inquiries, now, self.retention).await?;
+        tx.commit().await?;
+        Ok(finalized)
+    }
+
+    /// At most every [`STRANDED_EVERY`]: finalises the inquiries left open with every leg
+    /// final by a crash between a settlement's two transactions.
+    async fn finalize_stranded(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        {
+            let mut last = self
+                .stranded_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| now >= t && now - t < STRANDED_EVERY) {
+                return Ok(());
+            }
+            *last = Some(now);
+        }
+        loop {
+            let mut conn = self.store.pool().acquire().await?;
+            let found = stranded(&mut conn, EXPIRE_CHUNK).await?;
+            drop(conn);
+            let finalized = self.finalize(&found, now).await?;
+            if !finalized.is_empty() {
+                tracing::warn!(
+                    inquiries = finalized.len(),
+                    "finalised inquiries left open with every leg final"
+                );
+            }
+            if (found.len() as u64) < EXPIRE_CHUNK as u64 || finalized.is_empty() {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -166,11 +222,10 @@ impl LedgerStore for PgLedger {
             return Ok(Vec::new());
         }
         let mut tx = self.store.pool().begin().await?;
-        let inquiries: Vec<InquiryId> = settlements.iter().map(|s| s.key.inquiry_id).collect();
-        lock_inquiries(&mut tx, &inquiries).await?;
-        let settled = settle_in(&mut *tx, settlements, now, self.retention).await?;
+        let (applied, touched) = settle_in(&mut *tx, settlements, now).await?;
         tx.commit().await?;
-        Ok(settled)
+        let finalized = self.finalize(&touched, now).await?;
+        Ok(settled(settlements, &applied, &finalized))
     }
 
     async fn record_callback(
@@ -180,11 +235,11 @@ impl LedgerStore for PgLedger {
         now: OffsetDateTime,
     ) -> Result<CallbackRecord, StoreError> {
         let mut tx = self.store.pool().begin().await?;
-        let inquiries: Vec<InquiryId> = answers.iter().map(|a| a.inquiry_id).collect();
-        lock_inquiries(&mut tx, &inquiries).await?;
-        let record = record_callback_in(&mut *tx, bank, answers, now, self.retention).await?;
+        let (mut record, closed) = record_callback_in(&mut *tx, bank, answers, now).await?;
         if matches!(record, CallbackRecord::Recorded(_)) {
             tx.commit().await?;
+            let finalized = self.finalize(&closed, now).await?;
+            mark_final(&mut record, &finalized);
         } else {
             // All or nothing: an unknown or invalid answer undoes the ones before it.
             tx.rollback().await?;
@@ -197,8 +252,7 @@ impl LedgerStore for PgLedger {
         let mut total = 0u64;
         loop {
             let mut tx = self.store.pool().begin().await?;
-            // The inquiries first (their locks come before their legs', as everywhere), then
-            // their expired legs.
+            // The expired legs, then (in the next transaction) their inquiries' finalisation.
             let due: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT inquiry_id FROM legs \
                  WHERE state IN ('pending', 'sending', 'awaiting_callback') AND deadline <= $1 \
@@ -208,11 +262,6 @@ impl LedgerStore for PgLedger {
             .bind(EXPIRE_CHUNK)
             .fetch_all(&mut *tx)
             .await?;
-            let inquiries = due
-                .iter()
-                .map(|id| InquiryId::parse(id).map_err(|_| StoreError::Corrupt("legs.inquiry_id")))
-                .collect::<Result<Vec<_>, _>>()?;
-            lock_inquiries(&mut tx, &inquiries).await?;
             let rows = sqlx::query(
                 "UPDATE legs SET state = 'no_answer', finished_at = $1, lease_owner = NULL, \
                  lease_expires_at = NULL WHERE inquiry_id = ANY($2) \
@@ -230,15 +279,15 @@ impl LedgerStore for PgLedger {
                     expired.push(id);
                 }
             }
-            for id in &expired {
-                finalize_if_done(&mut tx, id, now, self.retention).await?;
-            }
             tx.commit().await?;
+            self.finalize(&expired, now).await?;
             total += rows.len() as u64;
             if (due.len() as u64) < EXPIRE_CHUNK as u64 {
-                return Ok(total);
+                break;
             }
         }
+        self.finalize_stranded(now).await?;
+        Ok(total)
     }
 
     async fn leg(&self, key: &LegKey) -> Result<Option<LegRecord>, StoreError> {
@@ -251,5 +300,43 @@ impl LedgerStore for PgLedger {
         .fetch_optional(self.store.pool())
         .await?;
         row.as_ref().map(leg_record_from).transpose()
+    }
+
+    async fn heartbeat(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let (now_s, since) = (fmt_time(now), fmt_time(now - ttl));
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO workers (worker_id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (worker_id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(worker)
+        .bind(&now_s)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM workers WHERE seen_at < $1")
+            .bind(&since)
+            .execute(&mut *tx)
+            .await?;
+        let alive: Vec<String> =
+            sqlx::query_scalar("SELECT worker_id FROM workers ORDER BY worker_id")
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(alive)
+    }
+
+    async fn leave(&self, worker: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("DELETE FROM workers WHERE worker_id = $1")
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

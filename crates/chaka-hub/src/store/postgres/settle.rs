@@ -1,7 +1,8 @@
-//! Settling fan-out legs in PostgreSQL: the inquiry locks every finalising transaction takes
-//! first, answers stored and legs marked in one statement per batch (arrays, `UNNEST`), fenced
-//! actions one by one, and an inquiry's finalisation (state, retention, erasing the subject,
-//! the one "report ready" outbox row). Used inside the ledger's transactions.
+//! Settling fan-out legs in PostgreSQL: answers stored and legs marked in one statement per
+//! batch (arrays, `UNNEST`), fenced actions one by one, and the finalisation of the inquiries
+//! whose legs are all final (state, retention, erasing the subject, the one "report ready"
+//! outbox row) in one statement, in the transaction after the legs'. Used inside the ledger's
+//! transactions.
 
 use crate::store::ledger::{
     LegAction, READY_TEMPLATE, ReadySms, Settlement, encode_outcome, error_text,
@@ -13,32 +14,9 @@ use crate::store::{StoreError, fmt_time};
 use chaka_core::InquiryId;
 use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
-
-/// Locks the rows of `inquiries` (sorted by id, so two transactions never wait on each other
-/// in a cycle). Every transaction that can make a leg final calls this before touching legs:
-/// then the one that makes an inquiry's last leg final sees every other leg as committed, and
-/// exactly one of them finalises it.
-pub(super) async fn lock_inquiries(
-    conn: &mut PgConnection,
-    inquiries: &[InquiryId],
-) -> Result<(), StoreError> {
-    if inquiries.is_empty() {
-        return Ok(());
-    }
-    let mut ids: Vec<String> = inquiries.iter().map(ToString::to_string).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    sqlx::query(
-        "SELECT inquiry_id FROM inquiries WHERE inquiry_id = ANY($1) ORDER BY inquiry_id FOR UPDATE",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(())
-}
 
 pub(super) async fn insert_late(
     conn: &mut PgConnection,
@@ -61,65 +39,116 @@ pub(super) async fn insert_late(
     Ok(())
 }
 
-/// If every leg of the inquiry is final and the inquiry is still open: makes it final, erases
-/// its subject, and enqueues the one "report ready" SMS. `true` when it did. The caller holds
-/// the inquiry's lock ([`lock_inquiries`]).
-pub(super) async fn finalize_if_done(
+/// Finalises, in one statement, those of `inquiries` whose legs are all final and that are
+/// still open: state, retention, the subject erased, and the one "report ready" SMS each.
+/// Returns those it made final.
+///
+/// Run it in a transaction of its own, *after* the transaction that changed the legs has
+/// committed (no lock on the inquiry is held while legs are settled, so the settlements of an
+/// inquiry's 14 banks do not queue behind each other). Exactly once: of the transactions that
+/// make an inquiry's legs final, the last to commit sees every leg final when it runs this
+/// (its statement starts after every commit), so at least one finalises; and when two run it
+/// at once, the second waits for the first's row lock, then finds the row no longer `open`
+/// and leaves it. Only the inquiries ready to be final are locked, in id order, so two
+/// finalisations of overlapping sets never wait on each other in a cycle. A crash between the
+/// two transactions leaves the inquiry open with every leg final, which [`stranded`] finds.
+pub(super) async fn finalize_done(
     conn: &mut PgConnection,
-    inquiry_id: &InquiryId,
+    inquiries: &[InquiryId],
     now: OffsetDateTime,
     retention: Duration,
-) -> Result<bool, StoreError> {
-    let id = inquiry_id.to_string();
-    let open: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM legs WHERE inquiry_id = $1 AND state NOT IN ('answered', 'no_answer')",
-    )
-    .bind(&id)
-    .fetch_one(&mut *conn)
-    .await?;
-    if open > 0 {
-        return Ok(false);
+) -> Result<HashSet<InquiryId>, StoreError> {
+    if inquiries.is_empty() {
+        return Ok(HashSet::new());
     }
-    let ready = ReadySms::new(&id, now, retention);
-    let done = sqlx::query(
-        "UPDATE inquiries SET state = 'final', finalized_at = $1, purge_after = $2, \
-         subject_sealed = NULL WHERE inquiry_id = $3 AND state = 'open'",
+    let (mut ids, mut messages, mut keys, mut params) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut purge_after = now + retention;
+    for id in inquiries {
+        let ready = ReadySms::new(&id.to_string(), now, retention);
+        ids.push(id.to_string());
+        messages.push(ready.message_id);
+        keys.push(ready.idempotency_key);
+        params.push(ready.params);
+        purge_after = ready.purge_after;
+    }
+    let rows = sqlx::query(
+        "WITH k AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+           AS k(i, mid, key, params)), \
+         ready AS MATERIALIZED ( \
+           SELECT i.inquiry_id FROM inquiries i WHERE i.inquiry_id = ANY($1) \
+             AND i.state = 'open' AND NOT EXISTS (SELECT 1 FROM legs \
+               WHERE legs.inquiry_id = i.inquiry_id AND legs.state NOT IN ('answered', 'no_answer')) \
+           ORDER BY i.inquiry_id FOR UPDATE), \
+         done AS ( \
+           UPDATE inquiries SET state = 'final', finalized_at = $5, purge_after = $6, \
+             subject_sealed = NULL \
+           FROM ready JOIN k ON k.i = ready.inquiry_id \
+           WHERE inquiries.inquiry_id = ready.inquiry_id AND inquiries.state = 'open' \
+           RETURNING inquiries.inquiry_id, inquiries.account_id, k.mid, k.key, k.params), \
+         sms AS ( \
+           INSERT INTO outbox (message_id, idempotency_key, account_id, phone_sealed, template, \
+             params, lang, state, attempts, next_attempt_at, created_at) \
+           SELECT done.mid, done.key, a.account_id, a.phone_sealed, $7, done.params, a.lang, \
+             'pending', 0, $5, $5 \
+           FROM done JOIN accounts a ON a.account_id = done.account_id \
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key) \
+         SELECT done.inquiry_id, done.key, \
+           EXISTS (SELECT 1 FROM sms WHERE sms.idempotency_key = done.key) AS sms \
+         FROM done",
     )
+    .bind(&ids)
+    .bind(&messages)
+    .bind(&keys)
+    .bind(&params)
     .bind(fmt_time(now))
-    .bind(fmt_time(ready.purge_after))
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO outbox (message_id, idempotency_key, account_id, phone_sealed, \
-         template, params, lang, state, attempts, next_attempt_at, created_at) \
-         SELECT $1, $2, a.account_id, a.phone_sealed, $3, $4, a.lang, 'pending', 0, $5, $5 \
-         FROM inquiries i JOIN accounts a ON a.account_id = i.account_id WHERE i.inquiry_id = $6 \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(&ready.message_id)
-    .bind(&ready.idempotency_key)
+    .bind(fmt_time(purge_after))
     .bind(READY_TEMPLATE)
-    .bind(&ready.params)
-    .bind(fmt_time(now))
-    .bind(&id)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    if inserted.rows_affected() == 0 {
-        let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key = $1")
-                .bind(&ready.idempotency_key)
+    let mut finalized = HashSet::with_capacity(rows.len());
+    let mut unsent = Vec::new();
+    for row in &rows {
+        let id = row.text("inquiry_id")?;
+        let sms: bool = row.try_get("sms").map_err(StoreError::from)?;
+        if !sms {
+            unsent.push(row.text("key")?);
+        }
+        finalized.insert(InquiryId::parse(&id).map_err(|_| StoreError::Corrupt("inquiry id"))?);
+    }
+    if !unsent.is_empty() {
+        let existing: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key = ANY($1)")
+                .bind(&unsent)
                 .fetch_one(&mut *conn)
                 .await?;
-        if exists == 0 {
-            // Never make a report final without its SMS: roll the whole change back.
+        if usize::try_from(existing).ok() != Some(unsent.len()) {
+            // Never make a report final without its SMS: the caller's transaction is dropped,
+            // which rolls the whole change back.
             return Err(StoreError::Corrupt("inquiry without its account"));
         }
     }
-    Ok(true)
+    Ok(finalized)
+}
+
+/// Open inquiries whose legs are all final (left so by a crash between a settlement's commit
+/// and its [`finalize_done`]), at most `limit`, for [`finalize_done`].
+pub(super) async fn stranded(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<InquiryId>, StoreError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT i.inquiry_id FROM inquiries i WHERE i.state = 'open' AND NOT EXISTS ( \
+           SELECT 1 FROM legs WHERE legs.inquiry_id = i.inquiry_id \
+             AND legs.state NOT IN ('answered', 'no_answer')) \
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    ids.iter()
+        .map(|id| InquiryId::parse(id).map_err(|_| StoreError::Corrupt("inquiry id")))
+        .collect()
 }
 
 /// Marks answered, in one statement, the legs of `answers` (indices into `settlements`) that
@@ -205,28 +234,6 @@ pub(super) async fn insert_answers(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Those of `inquiries` whose legs are all final, in one statement.
-pub(super) async fn all_legs_final(
-    conn: &mut PgConnection,
-    inquiries: &[InquiryId],
-) -> Result<Vec<InquiryId>, StoreError> {
-    if inquiries.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = inquiries.iter().map(ToString::to_string).collect();
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT j FROM UNNEST($1::text[]) AS j WHERE NOT EXISTS ( \
-           SELECT 1 FROM legs WHERE legs.inquiry_id = j \
-             AND legs.state NOT IN ('answered', 'no_answer'))",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|id| InquiryId::parse(id).map_err(|_| StoreError::Corrupt("inquiry id")))
-        .collect()
 }
 
 /// Applies one fenced action other than an answer: `Some(true)` when the leg was ours and

@@ -387,7 +387,7 @@ async fn one_person_submitting_on_two_instances_gets_one_inquiry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_settlement_waits_for_another_instance_settling_the_same_inquiry_then_finalises() {
+async fn a_settlement_leaves_the_finalisation_to_the_instance_settling_the_last_leg() {
     let Some((_db, a, b)) = two_instances().await else {
         return;
     };
@@ -403,14 +403,9 @@ async fn a_settlement_waits_for_another_instance_settling_the_same_inquiry_then_
         .await
         .unwrap()
         .remove(0);
-    // Instance B, half-way through settling the inquiry's other leg: it holds the inquiry's
-    // lock and has marked its leg answered, not committed yet.
+    // Instance B, half-way through settling the inquiry's other leg: marked answered, not
+    // committed yet.
     let mut other = b.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM inquiries WHERE inquiry_id = $1 FOR UPDATE")
-        .bind(id.to_string())
-        .fetch_one(&mut *other)
-        .await
-        .unwrap();
     sqlx::query(
         "UPDATE legs SET state = 'answered', finished_at = $2 WHERE inquiry_id = $1 AND bank = 'CMB'",
     )
@@ -419,23 +414,77 @@ async fn a_settlement_waits_for_another_instance_settling_the_same_inquiry_then_
     .execute(&mut *other)
     .await
     .unwrap();
-    let settling = tokio::spawn(async move {
+    // A settles without waiting for B, and sees B's leg still open.
+    assert_eq!(
         ledger
             .complete_leg(&icbc.key, icbc.attempt, no_match(&icbc.key), NOW)
             .await
-            .unwrap()
-    });
-    // A waits for B's lock (were it not to, it would finish now, seeing B's leg still open).
-    wait_until_blocked(&b, &settling).await;
-    other.commit().await.unwrap();
-    assert_eq!(
-        settling.await.unwrap(),
+            .unwrap(),
         Settled::Applied {
-            inquiry_final: true
-        },
-        "the last leg's settlement sees the other leg final and finalises"
+            inquiry_final: false
+        }
     );
+    assert!(ready_sms(&a).await.is_empty());
+    // B commits, then finalises in its next transaction: it sees A's leg final.
+    other.commit().await.unwrap();
+    let mut tx = b.pool().begin().await.unwrap();
+    let finalized = super::settle::finalize_done(&mut tx, &[id], NOW, Duration::days(7))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(finalized.contains(&id));
     assert_eq!(ready_sms(&a).await, vec![format!("ready:{id}")]);
+    // Once final, neither a second finalisation nor the sweep for stranded inquiries adds
+    // anything.
+    let mut tx = a.pool().begin().await.unwrap();
+    let again = super::settle::finalize_done(&mut tx, &[id], NOW, Duration::days(7))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(again.is_empty());
+    ledger.expire_deadlines(NOW).await.unwrap();
+    assert_eq!(ready_sms(&a).await, vec![format!("ready:{id}")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inquiry_left_open_with_every_leg_final_is_finalised_by_the_sweep() {
+    let Some((_db, a, _b)) = two_instances().await else {
+        return;
+    };
+    a.insert_account(&account(1)).await.unwrap();
+    let stranded = open_inquiry(&a, 0, &["ICBC", "CMB"]).await;
+    let waiting = open_inquiry(&a, 1, &["ICBC", "CMB"]).await;
+    // A crash between a settlement's commit and its finalisation: every leg of the first
+    // inquiry final, the inquiry still open; the second still has an open leg.
+    sqlx::query("UPDATE legs SET state = 'answered', finished_at = $2 WHERE inquiry_id = $1")
+        .bind(stranded.to_string())
+        .bind(fmt_time(NOW))
+        .execute(a.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE legs SET state = 'answered', finished_at = $2 WHERE inquiry_id = $1 AND bank = 'CMB'",
+    )
+    .bind(waiting.to_string())
+    .bind(fmt_time(NOW))
+    .execute(a.pool())
+    .await
+    .unwrap();
+    let ledger = PgLedger::new(a.clone());
+    ledger.expire_deadlines(NOW).await.unwrap();
+    assert_eq!(ready_sms(&a).await, vec![format!("ready:{stranded}")]);
+    let states: Vec<(String, String)> =
+        sqlx::query_as("SELECT inquiry_id, state FROM inquiries ORDER BY inquiry_id")
+            .fetch_all(a.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        states,
+        vec![
+            (stranded.to_string(), "final".to_owned()),
+            (waiting.to_string(), "open".to_owned())
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,4 +555,28 @@ async fn a_submission_waits_for_another_instances_of_the_same_person_and_is_refu
             inquiry_id: "other".into()
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_see_each_other_until_one_leaves_or_its_heartbeat_ages() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    let (la, lb) = (PgLedger::new(a), PgLedger::new(b));
+    let ttl = Duration::seconds(10);
+    assert_eq!(la.heartbeat("hub-a", NOW, ttl).await.unwrap(), ["hub-a"]);
+    assert_eq!(
+        lb.heartbeat("hub-b", NOW, ttl).await.unwrap(),
+        ["hub-a", "hub-b"]
+    );
+    // B goes on beating; A is silent for longer than the TTL, then is forgotten.
+    let later = NOW + Duration::seconds(11);
+    assert_eq!(lb.heartbeat("hub-b", later, ttl).await.unwrap(), ["hub-b"]);
+    // A comes back; then B leaves on its way out.
+    assert_eq!(
+        la.heartbeat("hub-a", later, ttl).await.unwrap(),
+        ["hub-a", "hub-b"]
+    );
+    lb.leave("hub-b").await.unwrap();
+    assert_eq!(la.heartbeat("hub-a", later, ttl).await.unwrap(), ["hub-a"]);
 }

@@ -3,7 +3,7 @@
 use super::SqliteStore;
 use crate::store::inquiries::{
     AuditEvent, AuditStore, InquiryRecord, InquiryStore, LegView, NewInquiry, NewSms,
-    OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted,
+    OutboxMessage, OutboxStore, StoredAnswer, SubmitGuard, Submitted, TRAIL, TrailPurged,
 };
 use crate::store::inquiries::{status_of, submit_rules};
 use crate::store::rows::{
@@ -154,6 +154,7 @@ impl InquiryStore for SqliteStore {
             for statement in [
                 "DELETE FROM answers WHERE inquiry_id = ?",
                 "DELETE FROM late_answers WHERE inquiry_id = ?",
+                "DELETE FROM legs WHERE inquiry_id = ?",
             ] {
                 sqlx::query(statement)
                     .bind(inquiry_id)
@@ -169,6 +170,25 @@ impl InquiryStore for SqliteStore {
         }
         self.commit(tx).await?;
         Ok(due.into_iter().map(|(id, _)| id).collect())
+    }
+
+    async fn purge_trail(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<TrailPurged, StoreError> {
+        let mut purged = TrailPurged::default();
+        let mut tx = self.begin().await?;
+        for (i, statement) in TRAIL.iter().enumerate() {
+            let done = sqlx::query(*statement)
+                .bind(fmt_time(before))
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+            purged.add(i, done.rows_affected());
+        }
+        self.commit(tx).await?;
+        Ok(purged)
     }
 }
 

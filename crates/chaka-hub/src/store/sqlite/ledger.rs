@@ -5,13 +5,13 @@
 //! the submission transaction of the caller.
 
 use super::SqliteStore;
-use super::settle::finalize_if_done;
+use super::settle::{finalize_done, finalize_if_done};
 use crate::store::ledger::{
     BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
-    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims,
+    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims, settled,
 };
 use crate::store::rows::{inquiry_id_of, leg_record_from};
-use crate::store::settlement::{record_callback_in, settle_in};
+use crate::store::settlement::{mark_final, record_callback_in, settle_in};
 use crate::store::{StoreError, fmt_time};
 use async_trait::async_trait;
 use chaka_core::{BankCode, InquiryId};
@@ -179,9 +179,10 @@ impl LedgerStore for SqliteLedger {
             return Ok(Vec::new());
         }
         let mut tx = self.store.begin().await?;
-        let settled = settle_in(&mut *tx, settlements, now, self.retention).await?;
+        let (applied, touched) = settle_in(&mut *tx, settlements, now).await?;
+        let finalized = finalize_done(&mut tx, &touched, now, self.retention).await?;
         self.store.commit(tx).await?;
-        Ok(settled)
+        Ok(settled(settlements, &applied, &finalized))
     }
 
     async fn record_callback(
@@ -191,8 +192,10 @@ impl LedgerStore for SqliteLedger {
         now: OffsetDateTime,
     ) -> Result<CallbackRecord, StoreError> {
         let mut tx = self.store.begin().await?;
-        let record = record_callback_in(&mut *tx, bank, answers, now, self.retention).await?;
+        let (mut record, closed) = record_callback_in(&mut *tx, bank, answers, now).await?;
         if matches!(record, CallbackRecord::Recorded(_)) {
+            let finalized = finalize_done(&mut tx, &closed, now, self.retention).await?;
+            mark_final(&mut record, &finalized);
             self.store.commit(tx).await?;
         } else {
             // All or nothing: an unknown or invalid answer undoes the ones before it.
@@ -245,5 +248,43 @@ impl LedgerStore for SqliteLedger {
         .fetch_optional(self.store.pool())
         .await?;
         row.as_ref().map(leg_record_from).transpose()
+    }
+
+    async fn heartbeat(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let (now_s, since) = (fmt_time(now), fmt_time(now - ttl));
+        let mut tx = self.store.begin().await?;
+        sqlx::query(
+            "INSERT INTO workers (worker_id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (worker_id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(worker)
+        .bind(&now_s)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM workers WHERE seen_at < $1")
+            .bind(&since)
+            .execute(&mut *tx)
+            .await?;
+        let alive: Vec<String> =
+            sqlx::query_scalar("SELECT worker_id FROM workers ORDER BY worker_id")
+                .fetch_all(&mut *tx)
+                .await?;
+        self.store.commit(tx).await?;
+        Ok(alive)
+    }
+
+    async fn leave(&self, worker: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        sqlx::query("DELETE FROM workers WHERE worker_id = $1")
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?;
+        self.store.commit(tx).await?;
+        Ok(())
     }
 }

@@ -16,6 +16,25 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
 
+/// Finalises those of `inquiries` whose legs are all final (each with its one "ready" SMS),
+/// in the caller's transaction: SQLite's one writer runs every finalising transaction alone,
+/// so the one that makes an inquiry's last leg final sees every other leg. Returns those it
+/// made final.
+pub(super) async fn finalize_done(
+    conn: &mut SqliteConnection,
+    inquiries: &[InquiryId],
+    now: OffsetDateTime,
+    retention: Duration,
+) -> Result<HashSet<InquiryId>, StoreError> {
+    let mut finalized = HashSet::new();
+    for id in all_legs_final(conn, inquiries).await? {
+        if finalize_if_done(conn, &id, now, retention).await? {
+            finalized.insert(id);
+        }
+    }
+    Ok(finalized)
+}
+
 pub(super) async fn insert_late(
     conn: &mut SqliteConnection,
     answer: &Answer,
@@ -181,7 +200,7 @@ pub(super) async fn insert_answers(
 }
 
 /// Those of `inquiries` whose legs are all final, in one statement.
-pub(super) async fn all_legs_final(
+async fn all_legs_final(
     conn: &mut SqliteConnection,
     inquiries: &[InquiryId],
 ) -> Result<Vec<InquiryId>, StoreError> {

@@ -521,6 +521,10 @@ async fn reports_are_purged_after_seven_days_and_the_audit_remains() {
     .unwrap();
     assert_eq!(purge_after, app.now() + Duration::days(7));
 
+    // The working records of the lookup exist until the sweep.
+    for table in ["legs", "outbox", "otps", "idempotency_keys"] {
+        assert!(app.count(table).await > 0, "{table}");
+    }
     app.advance(Duration::days(7));
     let token = app.login(&p.phone).await;
     app.post_report(&token, &id, PIN)
@@ -535,7 +539,20 @@ async fn reports_are_purged_after_seven_days_and_the_audit_remains() {
         "purged"
     );
     assert_eq!(app.count("answers").await, 0);
+    assert_eq!(app.count("legs").await, 0, "the legs go with the report");
+    let audited = app.count("audit").await;
 
+    // A day later every code, SMS and idempotency key of the lookup is past the retention
+    // and deleted; the audit trail and the inquiry row (the cooldown reads it) stay.
+    app.advance(Duration::days(1));
+    assert_eq!(app.hub.sweep().await.unwrap(), 0);
+    for table in ["outbox", "otps", "idempotency_keys"] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+    assert_eq!(app.count("audit").await, audited);
+    assert_eq!(app.count("inquiries").await, 1);
+
+    let token = app.login(&p.phone).await;
     let audit = app.get_audit(&token).await;
     let events = audit.body["events"].as_array().unwrap();
     for kind in [

@@ -1,16 +1,14 @@
 //! The history of the growth run (`chaka bench hub --history N`): N inquiries of the past,
 //! written with bulk SQL before any hub instance starts, as the hub leaves them once their
-//! report is purged — the inquiry row (state `purged`, no subject), one leg per bank (answered;
-//! legs are kept after the purge), the audit rows (submitted, purged), the three SMS of the
-//! outbox (code, "requested", "ready", all sent), the used code and the submission's
-//! idempotency key — and the accounts that asked (one per 4 inquiries). Sealed fields are
-//! filler bytes of their real size. Their ids start with [`HISTORY_PREFIX`], so the checks can
-//! leave them out.
+//! report is purged and their working records are past the retention — the inquiry row (state
+//! `purged`, no subject; the cooldown reads it), its two audit rows (submitted, purged), and
+//! the accounts that asked (one per 4 inquiries). Its legs, answers, SMS, code and idempotency
+//! key are gone by then (`Hub::sweep`). Sealed fields are filler bytes of their real size. Their
+//! ids start with [`HISTORY_PREFIX`], so the checks can leave them out.
 //!
 //! The secondary indexes of these tables are dropped during the fill and built again after it
 //! (as a bulk load would), foreign keys are not checked row by row (the history is consistent
-//! by construction; PostgreSQL's `session_replication_role = replica` needs a superuser), then
-//! PostgreSQL's statistics are updated (autovacuum would do it in
+//! by construction), then PostgreSQL's statistics are updated (autovacuum would do it in
 //! production; SQLite's hub never analyses, so neither does the fill). PostgreSQL writes each
 //! batch with `generate_series`, SQLite with a recursive CTE, 500,000 inquiries per
 //! transaction.
@@ -27,15 +25,7 @@ const BATCH: u64 = 500_000;
 /// Inquiries of the past per account.
 const PER_ACCOUNT: u64 = 4;
 /// The tables the history writes to.
-const TABLES: [&str; 7] = [
-    "accounts",
-    "inquiries",
-    "legs",
-    "audit",
-    "outbox",
-    "otps",
-    "idempotency_keys",
-];
+const TABLES: [&str; 3] = ["accounts", "inquiries", "audit"];
 
 /// The statements of one batch, with `{lo}` and `{hi}` the range of inquiry numbers and
 /// `{banks}` the bank codes. Each backend writes them in its own dialect.
@@ -49,8 +39,6 @@ struct Dialect {
     time: fn(seconds: &str) -> String,
     /// `n` filler bytes; `unique_of` (an expression) makes them unique when given.
     bytes: fn(n: usize, unique_of: Option<&str>) -> String,
-    /// The banks as a `FROM` item `b(bank)`.
-    banks: fn(banks: &[BankCode]) -> String,
     /// Run after each batch's commit.
     after_batch: Option<&'static str>,
 }
@@ -69,10 +57,6 @@ const PG: Dialect = Dialect {
         Some(expr) => format!("sha256(({expr})::text::bytea)"),
         None => format!("decode(repeat('5a', {n}), 'hex')"),
     },
-    banks: |banks| {
-        let list: Vec<String> = banks.iter().map(|b| format!("'{b}'")).collect();
-        format!("unnest(ARRAY[{}]::text[]) AS b(bank)", list.join(","))
-    },
     after_batch: None,
 };
 
@@ -86,13 +70,6 @@ const SQLITE: Dialect = Dialect {
     bytes: |n, unique| match unique {
         Some(_) => "randomblob(32)".to_owned(),
         None => format!("zeroblob({n})"),
-    },
-    banks: |banks| {
-        let list: Vec<String> = banks.iter().map(|b| format!("('{b}')")).collect();
-        format!(
-            "(SELECT column1 AS bank FROM (VALUES {})) AS b",
-            list.join(",")
-        )
     },
     // Keeps the write-ahead log from growing with the history.
     after_batch: Some("PRAGMA wal_checkpoint(TRUNCATE)"),
@@ -119,7 +96,6 @@ fn batch(d: &Dialect, banks: &[BankCode], lo: u64, hi: u64) -> Vec<String> {
     let (created, finalised, deadline, purged) = ("s.t0", "s.t2", "s.td", "s.tp");
     let codes: Vec<String> = banks.iter().map(|b| format!("\"{b}\"")).collect();
     let banks_json = format!("[{}]", codes.join(","));
-    let suite = chaka_protocol::Suite::HpkeX25519Sha256ChaCha20Poly1305.as_str();
     let phone_index = (d.bytes)(32, Some(&format!("'ph' || (i / {PER_ACCOUNT})")));
     vec![
         // One account per PER_ACCOUNT inquiries, written with its first.
@@ -150,13 +126,6 @@ fn batch(d: &Dialect, banks: &[BankCode], lo: u64, hi: u64) -> Vec<String> {
             "0".repeat(64),
         ),
         format!(
-            "INSERT INTO legs (inquiry_id, bank, state, suite, attempt, next_attempt_at, \
-             deadline, answered_at, finished_at, created_at) \
-             SELECT {inquiry}, b.bank, 'answered', '{suite}', 1, {created}, {deadline}, \
-             {finalised}, {finalised}, {created} FROM {series} CROSS JOIN {}",
-            (d.banks)(banks),
-        ),
-        format!(
             "INSERT INTO audit (audit_id, account_id, kind, inquiry_id, detail, at) \
              SELECT {}, {account}, 'inquiry_submitted', {inquiry}, \
              '{{\"banks\":{banks_json},\"consent_version\":\"{}\",\"consent_sha256\":\"{}\"}}', \
@@ -167,37 +136,6 @@ fn batch(d: &Dialect, banks: &[BankCode], lo: u64, hi: u64) -> Vec<String> {
             chaka_hub::agreement::VERSION,
             "0".repeat(64),
             (d.id)("7002", "i"),
-        ),
-        format!(
-            "INSERT INTO outbox (message_id, idempotency_key, account_id, phone_sealed, \
-             template, params, lang, state, attempts, next_attempt_at, \
-             created_at, sent_at) \
-             SELECT {}, 'otp:' || {inquiry}, {account}, {p}, 'otp_inquiry', '{{}}', 'zh', \
-             'sent', 1, {created}, {created}, {created} FROM {series} \
-             UNION ALL SELECT {}, 'requested:' || {inquiry}, {account}, {p}, 'lookup_requested', \
-             '{{}}', 'zh', 'sent', 1, {created}, {created}, {created} FROM {series} \
-             UNION ALL SELECT {}, 'ready:' || {inquiry}, {account}, {p}, 'report_ready', \
-             '{{\"inquiry_id\":\"x\"}}', 'zh', 'sent', 1, {finalised}, {finalised}, \
-             {finalised} FROM {series}",
-            (d.id)("7003", "i"),
-            (d.id)("7004", "i"),
-            (d.id)("7005", "i"),
-            p = (d.bytes)(51, None),
-        ),
-        format!(
-            "INSERT INTO otps (otp_id, phone_index, purpose, code_hash, created_at, expires_at, \
-             used_at, attempts) \
-             SELECT {}, {phone_index}, 'inquiry', {}, {created}, {deadline}, {created}, 1 \
-             FROM {series}",
-            (d.id)("7006", "i"),
-            (d.bytes)(32, None),
-        ),
-        format!(
-            "INSERT INTO idempotency_keys (account_id, key, request_hash, status, response, \
-             created_at) SELECT {account}, 'history-' || {inquiry}, '{}', 201, {}, {created} \
-             FROM {series}",
-            "0".repeat(64),
-            (d.bytes)(160, None),
         ),
     ]
 }
@@ -238,9 +176,8 @@ macro_rules! bulk_load {
 pub(super) async fn fill(location: &Location, size: u64, banks: &[BankCode]) -> anyhow::Result<()> {
     let started = Instant::now();
     println!(
-        "writing {size} historical inquiries ({} legs, 2 audit rows, 3 SMS, a code and an \
-         idempotency key each; one account per {PER_ACCOUNT}) …",
-        banks.len()
+        "writing {size} historical inquiries (the purged inquiry and 2 audit rows each; one \
+         account per {PER_ACCOUNT}) …"
     );
     let bytes = match location {
         Location::Postgres(url) => fill_postgres(url.as_str(), size, banks).await?,

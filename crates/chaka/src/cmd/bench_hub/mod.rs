@@ -66,9 +66,9 @@ pub struct HubBench {
     /// are spread over them.
     #[arg(long, default_value_t = 1)]
     instances: usize,
-    /// Historical inquiries (final and purged, with their legs, audit rows, SMS, codes and
-    /// idempotency keys) written before the load, e.g. 1000000,10000000: one run per size, each
-    /// on a fresh database.
+    /// Historical inquiries (final and purged: the inquiry row and its audit rows, as the
+    /// retention sweep leaves them) written before the load, e.g. 1000000,10000000: one run
+    /// per size, each on a fresh database.
     #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
     history: Vec<u64>,
     /// Make the last bank never answer, submit --waiting inquiries without waiting for them,
