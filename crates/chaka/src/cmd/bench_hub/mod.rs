@@ -275,7 +275,10 @@ impl Instance {
         database: &Location,
         gateway: &Arc<BenchGateway>,
     ) -> anyhow::Result<Self> {
-        let side = Side::new(&format!("bench-hub-{i}"), shared.cores)?;
+        // Instances sharing the machine share its cores, as processes sized for it would:
+        // each runtime gets its part of them (at least one thread).
+        let threads = (shared.cores / args.instances).max(1);
+        let side = Side::new(&format!("bench-hub-{i}"), threads)?;
         let mut config = HubConfig {
             database: database.clone(),
             banks_file: shared.banks_file.clone(),
