@@ -296,13 +296,8 @@ impl Hub {
         let mut trail = crate::store::inquiries::TrailPurged::default();
         loop {
             let chunk = self.store.purge_trail(before, TRAIL_CHUNK).await?;
-            trail.codes += chunk.codes;
-            trail.messages += chunk.messages;
-            trail.idempotency_keys += chunk.idempotency_keys;
-            if [chunk.codes, chunk.messages, chunk.idempotency_keys]
-                .iter()
-                .all(|n| *n < TRAIL_CHUNK as u64)
-            {
+            trail += chunk;
+            if chunk.most() < TRAIL_CHUNK as u64 {
                 break;
             }
         }

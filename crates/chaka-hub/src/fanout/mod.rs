@@ -373,21 +373,19 @@ impl Fanout {
     ) -> Result<usize, FanoutError> {
         let inner = &*self.0;
         let max = inner.config.batch_max;
-        let owned = inner
-            .owned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let wants: Vec<BankClaim> = inner
-            .slots
-            .iter()
-            .filter(|(bank, _)| owned.as_ref().is_none_or(|o| o.contains(bank)))
-            .filter(|(_, slots)| slots.available_permits() > 0)
-            .map(|(bank, slots)| BankClaim {
-                bank: bank.clone(),
-                limit: slots.available_permits() * max,
-            })
-            .collect();
+        let wants: Vec<BankClaim> = {
+            let owned = inner.owned.lock().unwrap_or_else(PoisonError::into_inner);
+            inner
+                .slots
+                .iter()
+                .filter(|(bank, _)| owned.as_ref().is_none_or(|o| o.contains(bank)))
+                .filter(|(_, slots)| slots.available_permits() > 0)
+                .map(|(bank, slots)| BankClaim {
+                    bank: bank.clone(),
+                    limit: slots.available_permits() * max,
+                })
+                .collect()
+        };
         if wants.is_empty() {
             return Ok(0);
         }
@@ -571,7 +569,7 @@ fn share_of<'a>(
         return None;
     }
     let mut banks: Vec<&BankCode> = banks.collect();
-    banks.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    banks.sort_unstable();
     Some(
         banks
             .into_iter()

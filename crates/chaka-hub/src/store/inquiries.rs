@@ -212,6 +212,19 @@ impl TrailPurged {
     pub fn total(&self) -> u64 {
         self.codes + self.messages + self.idempotency_keys
     }
+
+    /// The most rows deleted from one table (a chunk at the limit means more may be left).
+    pub fn most(&self) -> u64 {
+        self.codes.max(self.messages).max(self.idempotency_keys)
+    }
+}
+
+impl std::ops::AddAssign for TrailPurged {
+    fn add_assign(&mut self, other: Self) {
+        self.codes += other.codes;
+        self.messages += other.messages;
+        self.idempotency_keys += other.idempotency_keys;
+    }
 }
 
 /// An SMS to send through the outbox.

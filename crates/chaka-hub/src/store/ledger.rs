@@ -226,6 +226,19 @@ pub struct LegRecord {
 }
 
 /// The ledger.
+/// The statements of [`LedgerStore::heartbeat`] and [`LedgerStore::leave`], one text for
+/// both backends (SQLite reads `$1` and `$2` as its first and second parameters): this
+/// worker seen at `$2`, workers last seen before `$1` forgotten, the workers alive, and this
+/// worker leaving.
+pub(crate) const WORKER_SEEN: &str = "INSERT INTO workers (worker_id, seen_at) VALUES ($1, $2) \
+     ON CONFLICT (worker_id) DO UPDATE SET seen_at = excluded.seen_at";
+/// See [`WORKER_SEEN`].
+pub(crate) const WORKERS_FORGOTTEN: &str = "DELETE FROM workers WHERE seen_at < $1";
+/// See [`WORKER_SEEN`].
+pub(crate) const WORKERS_ALIVE: &str = "SELECT worker_id FROM workers ORDER BY worker_id";
+/// See [`WORKER_SEEN`].
+pub(crate) const WORKER_LEAVES: &str = "DELETE FROM workers WHERE worker_id = $1";
+
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
     /// Claims, per bank, up to `limit` legs that are due (`pending` or `awaiting_callback`

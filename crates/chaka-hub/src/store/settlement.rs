@@ -122,7 +122,9 @@ pub(crate) async fn record_callback_in(
             CallbackStep::ExpireThenLate => {
                 conn.close_leg(&key, false, now).await?;
                 conn.insert_late(answer, now).await?;
-                closed.push(id);
+                if !closed.contains(&id) {
+                    closed.push(id);
+                }
                 CallbackOutcome::Late
             }
             // Not an answer yet: the leg stays open and is asked again.
@@ -130,7 +132,9 @@ pub(crate) async fn record_callback_in(
             CallbackStep::Record => {
                 conn.close_leg(&key, true, now).await?;
                 conn.insert_answers(&[answer], now).await?;
-                closed.push(id);
+                if !closed.contains(&id) {
+                    closed.push(id);
+                }
                 CallbackOutcome::Recorded {
                     inquiry_final: false,
                 }
@@ -138,8 +142,6 @@ pub(crate) async fn record_callback_in(
         };
         outcomes.push((id, outcome));
     }
-    closed.sort_unstable_by_key(ToString::to_string);
-    closed.dedup();
     Ok((CallbackRecord::Recorded(outcomes), closed))
 }
 

@@ -63,14 +63,13 @@ pub(super) async fn finalize_done(
     }
     let (mut ids, mut messages, mut keys, mut params) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut purge_after = now + retention;
     for id in inquiries {
-        let ready = ReadySms::new(&id.to_string(), now, retention);
-        ids.push(id.to_string());
+        let id = id.to_string();
+        let ready = ReadySms::new(&id, now, retention);
+        ids.push(id);
         messages.push(ready.message_id);
         keys.push(ready.idempotency_key);
         params.push(ready.params);
-        purge_after = ready.purge_after;
     }
     let rows = sqlx::query(
         "WITH k AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
@@ -102,7 +101,7 @@ pub(super) async fn finalize_done(
     .bind(&keys)
     .bind(&params)
     .bind(fmt_time(now))
-    .bind(fmt_time(purge_after))
+    .bind(fmt_time(now + retention))
     .bind(READY_TEMPLATE)
     .fetch_all(&mut *conn)
     .await?;

@@ -5,10 +5,11 @@
 //! the submission transaction of the caller.
 
 use super::SqliteStore;
-use super::settle::{finalize_done, finalize_if_done};
+use super::settle::finalize_done;
 use crate::store::ledger::{
     BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
-    LegRecord, Settled, Settlement, claimed_inquiries, claimed_inquiry, join_claims, settled,
+    LegRecord, Settled, Settlement, WORKER_LEAVES, WORKER_SEEN, WORKERS_ALIVE, WORKERS_FORGOTTEN,
+    claimed_inquiries, claimed_inquiry, join_claims, settled,
 };
 use crate::store::rows::{inquiry_id_of, leg_record_from};
 use crate::store::settlement::{mark_final, record_callback_in, settle_in};
@@ -226,9 +227,7 @@ impl LedgerStore for SqliteLedger {
                     inquiries.push(id);
                 }
             }
-            for id in &inquiries {
-                finalize_if_done(&mut tx, id, now, self.retention).await?;
-            }
+            finalize_done(&mut tx, &inquiries, now, self.retention).await?;
             self.store.commit(tx).await?;
             let n = rows.len() as u64;
             total += n;
@@ -258,29 +257,25 @@ impl LedgerStore for SqliteLedger {
     ) -> Result<Vec<String>, StoreError> {
         let (now_s, since) = (fmt_time(now), fmt_time(now - ttl));
         let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "INSERT INTO workers (worker_id, seen_at) VALUES ($1, $2) \
-             ON CONFLICT (worker_id) DO UPDATE SET seen_at = excluded.seen_at",
-        )
-        .bind(worker)
-        .bind(&now_s)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM workers WHERE seen_at < $1")
+        sqlx::query(WORKER_SEEN)
+            .bind(worker)
+            .bind(&now_s)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(WORKERS_FORGOTTEN)
             .bind(&since)
             .execute(&mut *tx)
             .await?;
-        let alive: Vec<String> =
-            sqlx::query_scalar("SELECT worker_id FROM workers ORDER BY worker_id")
-                .fetch_all(&mut *tx)
-                .await?;
+        let alive: Vec<String> = sqlx::query_scalar(WORKERS_ALIVE)
+            .fetch_all(&mut *tx)
+            .await?;
         self.store.commit(tx).await?;
         Ok(alive)
     }
 
     async fn leave(&self, worker: &str) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
-        sqlx::query("DELETE FROM workers WHERE worker_id = $1")
+        sqlx::query(WORKER_LEAVES)
             .bind(worker)
             .execute(&mut *tx)
             .await?;

@@ -58,7 +58,7 @@ pub(super) async fn insert_late(
 
 /// If every leg of the inquiry is final and the inquiry is still open: makes it final, erases
 /// its subject, and enqueues the one "report ready" SMS. `true` when it did.
-pub(super) async fn finalize_if_done(
+async fn finalize_if_done(
     conn: &mut SqliteConnection,
     inquiry_id: &InquiryId,
     now: OffsetDateTime,
