@@ -52,7 +52,9 @@ pub struct Workers {
     pub lease_secs: i64,
     /// Protocol batches in flight to one bank at most. Instances on one database share the
     /// banks out (each bank's legs are claimed by one of them), so this bounds a bank's load
-    /// for the whole cluster, except for a moment while instances join or leave.
+    /// for the whole cluster, except for a moment while instances join or leave. A partly
+    /// filled batch goes out only when none of the bank's is in flight; more than one only
+    /// while the bank has a backlog of full batches.
     #[serde(default = "default_batches_per_bank")]
     pub batches_per_bank: i64,
 }

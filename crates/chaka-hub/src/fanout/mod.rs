@@ -6,6 +6,13 @@
 //! in-flight batches, so a slow or broken bank delays only its own legs. Callbacks come in
 //! through [`callbacks`].
 //!
+//! A bank is sent a partly filled batch only when none of its batches is in flight (Nagle's
+//! rule): the legs that come due meanwhile wait for that batch's answer and go out together in
+//! the next. Batches therefore grow with the load instead of with how often the worker looks,
+//! and a bank gets as few requests for the same inquiries whatever the number of instances.
+//! More batches of a bank go out at once only while it has a backlog (its last claim filled
+//! every free slot with full batches), up to its bound.
+//!
 //! Several workers (hub instances) on one database share the banks out: each sends a heartbeat
 //! every second, and of the banks sorted by code, the i-th goes to the (i mod n)-th of the n
 //! workers alive, sorted by name. A worker claims only its own banks' legs, so a bank's legs
@@ -164,6 +171,9 @@ struct Inner {
     wake: Notify,
     /// The banks this worker claims for (`None`: every bank).
     owned: Mutex<Option<HashSet<BankCode>>>,
+    /// The banks whose last claim filled all it asked for: more of their legs may be due, so
+    /// they are claimed for again while batches of theirs are in flight.
+    backlogged: Mutex<HashSet<BankCode>>,
 }
 
 /// A running worker.
@@ -219,6 +229,7 @@ impl Fanout {
             next_task: AtomicU64::new(0),
             wake: Notify::new(),
             owned: Mutex::new(None),
+            backlogged: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -364,8 +375,9 @@ impl Fanout {
         }
     }
 
-    /// Claims due legs for every bank with a free slot and starts their batches. Returns how
-    /// many legs were claimed.
+    /// Claims due legs for every bank that may be sent a batch now (none of its batches in
+    /// flight, or a backlog and a free slot) and starts their batches. Returns how many legs
+    /// were claimed.
     async fn start_batches(
         &self,
         now: OffsetDateTime,
@@ -373,13 +385,21 @@ impl Fanout {
     ) -> Result<usize, FanoutError> {
         let inner = &*self.0;
         let max = inner.config.batch_max;
+        let idle = inner.config.max_in_flight_per_bank;
         let wants: Vec<BankClaim> = {
             let owned = inner.owned.lock().unwrap_or_else(PoisonError::into_inner);
+            let backlogged = inner
+                .backlogged
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             inner
                 .slots
                 .iter()
                 .filter(|(bank, _)| owned.as_ref().is_none_or(|o| o.contains(bank)))
-                .filter(|(_, slots)| slots.available_permits() > 0)
+                .filter(|(bank, slots)| {
+                    let free = slots.available_permits();
+                    free == idle || (free > 0 && backlogged.contains(bank))
+                })
                 .map(|(bank, slots)| BankClaim {
                     bank: bank.clone(),
                     limit: slots.available_permits() * max,
@@ -393,6 +413,19 @@ impl Fanout {
         let mut by_bank: HashMap<BankCode, Vec<ClaimedLeg>> = HashMap::new();
         for leg in inner.store.claim_due(owner, now, lease, &wants).await? {
             by_bank.entry(leg.key.bank.clone()).or_default().push(leg);
+        }
+        {
+            let mut backlogged = inner
+                .backlogged
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for w in &wants {
+                if by_bank.get(&w.bank).map_or(0, Vec::len) >= w.limit {
+                    backlogged.insert(w.bank.clone());
+                } else {
+                    backlogged.remove(&w.bank);
+                }
+            }
         }
         // A partly filled batch waits a few milliseconds for more legs of its bank.
         let top_up: Vec<BankClaim> = wants

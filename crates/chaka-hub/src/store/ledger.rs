@@ -515,6 +515,25 @@ impl Claim {
     }
 }
 
+impl Claim {
+    /// The claimed leg, with its inquiry's subject (if not erased) and the user's key.
+    pub(crate) fn with_inquiry(
+        self,
+        subject_sealed: Option<Vec<u8>>,
+        recipient_key: RecipientPublicKey,
+    ) -> ClaimedLeg {
+        ClaimedLeg {
+            key: self.key,
+            attempt: self.attempt,
+            suite: self.suite,
+            deadline: self.deadline,
+            lease_expires_at: self.lease_expires_at,
+            subject_sealed,
+            recipient_key,
+        }
+    }
+}
+
 /// The sorted, distinct inquiry ids of `claims`.
 pub(crate) fn claimed_inquiries(claims: &[Claim]) -> Vec<String> {
     let mut ids: Vec<String> = claims
@@ -559,15 +578,7 @@ pub(crate) fn join_claims(
                 .get(&c.key.inquiry_id.to_string())
                 .cloned()
                 .ok_or(StoreError::Corrupt("claimed leg without inquiry"))?;
-            Ok(ClaimedLeg {
-                key: c.key,
-                attempt: c.attempt,
-                suite: c.suite,
-                deadline: c.deadline,
-                lease_expires_at: c.lease_expires_at,
-                subject_sealed,
-                recipient_key,
-            })
+            Ok(c.with_inquiry(subject_sealed, recipient_key))
         })
         .collect()
 }

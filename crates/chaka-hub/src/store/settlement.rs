@@ -22,8 +22,9 @@ use time::OffsetDateTime;
 #[async_trait]
 pub(crate) trait LedgerSql: Send {
     /// Marks answered the legs of `answers` (indices into `settlements`) still being sent
-    /// under the settled attempt; each index with whether it applied.
-    async fn answer_legs(
+    /// under the settled attempt and stores the answers of those, the first per leg winning;
+    /// each index with whether it applied.
+    async fn answer_and_store(
         &mut self,
         settlements: &[Settlement],
         answers: &[(usize, &Answer)],
@@ -68,15 +69,9 @@ pub(crate) async fn settle_in(
 ) -> Result<(Vec<bool>, Vec<InquiryId>), StoreError> {
     let answers = answers_of(settlements);
     let mut applied = vec![false; settlements.len()];
-    for (i, ok) in conn.answer_legs(settlements, &answers, now).await? {
+    for (i, ok) in conn.answer_and_store(settlements, &answers, now).await? {
         applied[i] = ok;
     }
-    let stored: Vec<&Answer> = answers
-        .iter()
-        .filter(|(i, _)| applied[*i])
-        .map(|(_, a)| *a)
-        .collect();
-    conn.insert_answers(&stored, now).await?;
     for (i, s) in settlements.iter().enumerate() {
         if let Some(ok) = conn.apply(s, now).await? {
             applied[i] = ok;
@@ -162,13 +157,13 @@ macro_rules! ledger_sql_by_functions {
     ($conn:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::settlement::LedgerSql for $conn {
-            async fn answer_legs(
+            async fn answer_and_store(
                 &mut self,
                 settlements: &[$crate::store::ledger::Settlement],
                 answers: &[(usize, &chaka_protocol::message::Answer)],
                 now: time::OffsetDateTime,
             ) -> Result<Vec<(usize, bool)>, $crate::store::StoreError> {
-                answer_legs(self, settlements, answers, now).await
+                answer_and_store(self, settlements, answers, now).await
             }
             async fn insert_answers(
                 &mut self,

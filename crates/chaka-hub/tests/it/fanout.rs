@@ -534,6 +534,38 @@ async fn a_slow_bank_delays_only_its_own_legs_and_stop_lets_batches_finish() {
 }
 
 #[tokio::test]
+async fn a_bank_with_a_batch_in_flight_gets_the_legs_due_meanwhile_together_in_the_next() {
+    let mut slow = BankSpec::new("CMB");
+    slow.faults = FaultConfig {
+        latency: Latency::Fixed { ms: 1500 },
+        ..FaultConfig::default()
+    };
+    let mut hub = Hub::start_with(&[slow], false, |c| {
+        c.poll_interval = StdDuration::from_millis(20);
+    })
+    .await;
+    let first = hub.submit(&["CMB"]).await;
+    let worker = hub.fanout.clone().spawn();
+    worker.wake();
+    hub.wait_for(first, "CMB", LegState::Sending).await;
+    // While the first batch is in flight, a leg that comes due is not sent in a batch of its
+    // own, however often the worker looks (every 20 ms here, and woken)…
+    let second = hub.submit(&["CMB"]).await;
+    worker.wake();
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert_eq!(hub.state(second, "CMB").await, LegState::Pending);
+    let third = hub.submit(&["CMB"]).await;
+    worker.wake();
+    // …but waits for its answer and goes with the next one due, in one request.
+    for id in [first, second, third] {
+        hub.wait_for(id, "CMB", LegState::Answered).await;
+    }
+    assert_eq!(hub.bank("CMB").requests(), 2);
+    worker.stop().await;
+    assert_eq!(hub.ready_sms().await.len(), 3);
+}
+
+#[tokio::test]
 async fn stop_releases_the_legs_of_batches_that_outlive_the_grace_period() {
     let mut silent = BankSpec::new("CMB");
     silent.faults = FaultConfig {

@@ -2,18 +2,19 @@
 //! due legs are claimed with `FOR UPDATE SKIP LOCKED` plus a lease (a leg another instance is
 //! claiming is skipped, one it claimed no longer qualifies), every worker change is fenced by
 //! `attempt`, and no inquiry is locked while its legs are settled: a settlement commits its
-//! legs, then finalises, in a second transaction and one statement, those of its inquiries
-//! whose legs are all final (`settle::finalize_done`: state, retention, erasing the subject,
-//! the one "report ready" outbox row, exactly once). An inquiry left open with every leg final
-//! by a crash between the two is finalised by the deadline sweep within a minute
-//! ([`STRANDED_EVERY`]). [`create_legs`] runs inside the submission transaction of the caller.
+//! legs (a batch of answers: one statement), then finalises, in one statement of its own,
+//! those of its inquiries whose legs are all final (`settle::finalize_done`: state, retention,
+//! erasing the subject, the one "report ready" outbox row, exactly once). An inquiry left open
+//! with every leg final by a crash between the two is finalised by the deadline sweep within a
+//! minute ([`STRANDED_EVERY`]). A claim is one statement too, the legs with their subjects.
+//! [`create_legs`] runs inside the submission transaction of the caller.
 
 use super::PgStore;
 use super::settle::{finalize_done, stranded};
 use crate::store::ledger::{
-    BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegKey,
-    LegRecord, Settled, Settlement, WORKER_LEAVES, WORKER_SEEN, WORKERS_ALIVE, WORKERS_FORGOTTEN,
-    claimed_inquiries, claimed_inquiry, join_claims, settled,
+    BankClaim, CallbackRecord, Claim, ClaimedLeg, DEFAULT_RETENTION, LedgerStore, LegAction,
+    LegKey, LegRecord, Settled, Settlement, WORKER_LEAVES, WORKER_SEEN, WORKERS_ALIVE,
+    WORKERS_FORGOTTEN, claimed_inquiry, settled,
 };
 use crate::store::rows::{inquiry_id_of, leg_record_from};
 use crate::store::settlement::{mark_final, record_callback_in, settle_in};
@@ -23,7 +24,7 @@ use chaka_core::{BankCode, InquiryId};
 use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
 use sqlx::PgConnection;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use time::{Duration, OffsetDateTime};
 
@@ -65,7 +66,7 @@ impl PgLedger {
         &self.store
     }
 
-    /// Finalises, in a transaction of its own, those of `inquiries` whose legs are all final
+    /// Finalises, in a statement of its own, those of `inquiries` whose legs are all final
     /// (called after the transaction that changed their legs has committed).
     async fn finalize(
         &self,
@@ -75,10 +76,8 @@ impl PgLedger {
         if inquiries.is_empty() {
             return Ok(HashSet::new());
         }
-        let mut tx = self.store.pool().begin().await?;
-        let finalized = finalize_done(&mut tx, inquiries, now, self.retention).await?;
-        tx.commit().await?;
-        Ok(finalized)
+        let mut conn = self.store.pool().acquire().await?;
+        finalize_done(&mut conn, inquiries, now, self.retention).await
     }
 
     /// At most every [`STRANDED_EVERY`]: finalises the inquiries left open with every leg
@@ -155,63 +154,54 @@ impl LedgerStore for PgLedger {
         lease: Duration,
         wants: &[BankClaim],
     ) -> Result<Vec<ClaimedLeg>, StoreError> {
-        let mut tx = self.store.pool().begin().await?;
         let (now_s, until) = (fmt_time(now), fmt_time(now + lease));
         let (mut banks, mut limits) = (Vec::new(), Vec::new());
         for want in wants.iter().filter(|w| w.limit > 0) {
             banks.push(want.bank.as_str().to_owned());
             limits.push(i64::try_from(want.limit).unwrap_or(i64::MAX));
         }
-        let mut claimed = Vec::new();
-        if !banks.is_empty() {
-            // Every bank's due legs in one statement (a round trip per bank was the largest
-            // share of the statements per lookup). SKIP LOCKED: legs another instance is
-            // claiming or settling right now are left to it; a leg it claimed and committed
-            // since this statement began is re-checked under the lock and no longer qualifies
-            // (its lease is live), so no leg is claimed twice.
-            let rows = sqlx::query(
-                "WITH due AS ( \
-                   SELECT d.inquiry_id, d.bank \
-                   FROM UNNEST($3::text[], $5::bigint[]) AS w(bank, lim) CROSS JOIN LATERAL ( \
-                     SELECT inquiry_id, bank FROM legs WHERE bank = w.bank AND deadline > $4 AND ( \
-                       (state IN ('pending', 'awaiting_callback') AND next_attempt_at <= $4) \
-                       OR (state = 'sending' AND lease_expires_at <= $4)) \
-                     LIMIT w.lim FOR UPDATE SKIP LOCKED) AS d) \
-                 UPDATE legs SET state = 'sending', attempt = legs.attempt + 1, lease_owner = $1, \
-                   lease_expires_at = $2 \
-                 FROM due WHERE legs.inquiry_id = due.inquiry_id AND legs.bank = due.bank \
-                 RETURNING legs.inquiry_id, legs.bank, legs.attempt, legs.suite, legs.deadline, \
-                   legs.lease_expires_at",
-            )
-            .bind(owner)
-            .bind(&until)
-            .bind(&banks)
-            .bind(&now_s)
-            .bind(&limits)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in &rows {
-                claimed.push(Claim::from_row(row)?);
-            }
+        if banks.is_empty() {
+            return Ok(Vec::new());
         }
-        let ids = claimed_inquiries(&claimed);
-        let mut inquiries = HashMap::with_capacity(ids.len());
-        if !ids.is_empty() {
-            let rows = sqlx::query(
-                "SELECT inquiry_id, subject_sealed, user_public_key FROM inquiries \
-                 WHERE inquiry_id = ANY($1)",
-            )
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in &rows {
-                let (id, inquiry) = claimed_inquiry(row)?;
-                inquiries.insert(id, inquiry);
-            }
-        }
-        let out = join_claims(claimed, &inquiries)?;
-        tx.commit().await?;
-        Ok(out)
+        // Every bank's due legs and their inquiries' subjects in one statement, its own
+        // transaction (a round trip per bank, then one for the subjects, were the largest
+        // share of the statements per lookup). SKIP LOCKED: legs another instance is claiming
+        // or settling right now are left to it; a leg it claimed and committed since this
+        // statement began is re-checked under the lock and no longer qualifies (its lease is
+        // live), so no leg is claimed twice.
+        let rows = sqlx::query(
+            "WITH due AS ( \
+               SELECT d.inquiry_id, d.bank \
+               FROM UNNEST($3::text[], $5::bigint[]) AS w(bank, lim) CROSS JOIN LATERAL ( \
+                 SELECT inquiry_id, bank FROM legs WHERE bank = w.bank AND deadline > $4 AND ( \
+                   (state IN ('pending', 'awaiting_callback') AND next_attempt_at <= $4) \
+                   OR (state = 'sending' AND lease_expires_at <= $4)) \
+                 LIMIT w.lim FOR UPDATE SKIP LOCKED) AS d), \
+             claimed AS ( \
+               UPDATE legs SET state = 'sending', attempt = legs.attempt + 1, lease_owner = $1, \
+                 lease_expires_at = $2 \
+               FROM due WHERE legs.inquiry_id = due.inquiry_id AND legs.bank = due.bank \
+               RETURNING legs.inquiry_id, legs.bank, legs.attempt, legs.suite, legs.deadline, \
+                 legs.lease_expires_at) \
+             SELECT c.inquiry_id, c.bank, c.attempt, c.suite, c.deadline, c.lease_expires_at, \
+               i.subject_sealed, i.user_public_key \
+             FROM claimed c LEFT JOIN inquiries i ON i.inquiry_id = c.inquiry_id",
+        )
+        .bind(owner)
+        .bind(&until)
+        .bind(&banks)
+        .bind(&now_s)
+        .bind(&limits)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let claim = Claim::from_row(row)?;
+                let (_, (subject_sealed, recipient_key)) = claimed_inquiry(row)
+                    .map_err(|_| StoreError::Corrupt("claimed leg without inquiry"))?;
+                Ok(claim.with_inquiry(subject_sealed, recipient_key))
+            })
+            .collect()
     }
 
     async fn settle(
@@ -222,9 +212,19 @@ impl LedgerStore for PgLedger {
         if settlements.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.store.pool().begin().await?;
-        let (applied, touched) = settle_in(&mut *tx, settlements, now).await?;
-        tx.commit().await?;
+        let (applied, touched) = if settlements
+            .iter()
+            .all(|s| matches!(s.action, LegAction::Answer(_)))
+        {
+            // Answers only (a bank's batch answered): one statement, its own transaction.
+            let mut conn = self.store.pool().acquire().await?;
+            settle_in(&mut *conn, settlements, now).await?
+        } else {
+            let mut tx = self.store.pool().begin().await?;
+            let settled = settle_in(&mut *tx, settlements, now).await?;
+            tx.commit().await?;
+            settled
+        };
         let finalized = self.finalize(&touched, now).await?;
         Ok(settled(settlements, &applied, &finalized))
     }

@@ -14,7 +14,7 @@ use crate::store::{StoreError, fmt_time};
 use chaka_core::InquiryId;
 use chaka_protocol::message::Answer;
 use chaka_protocol::suite::Suite;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
 
@@ -39,19 +39,22 @@ pub(super) async fn insert_late(
     Ok(())
 }
 
-/// Finalises, in one statement, those of `inquiries` whose legs are all final and that are
-/// still open: state, retention, the subject erased, and the one "report ready" SMS each.
-/// Returns those it made final.
+/// Finalises, in one statement (its own transaction when `conn` is not in one), those of
+/// `inquiries` whose legs are all final and that are still open: state, retention, the subject
+/// erased, and the one "report ready" SMS each. Returns those it made final.
 ///
-/// Run it in a transaction of its own, *after* the transaction that changed the legs has
-/// committed (no lock on the inquiry is held while legs are settled, so the settlements of an
-/// inquiry's 14 banks do not queue behind each other). Exactly once: of the transactions that
-/// make an inquiry's legs final, the last to commit sees every leg final when it runs this
-/// (its statement starts after every commit), so at least one finalises; and when two run it
-/// at once, the second waits for the first's row lock, then finds the row no longer `open`
-/// and leaves it. Only the inquiries ready to be final are locked, in id order, so two
-/// finalisations of overlapping sets never wait on each other in a cycle. A crash between the
-/// two transactions leaves the inquiry open with every leg final, which [`stranded`] finds.
+/// Run it *after* the transaction that changed the legs has committed (no lock on the inquiry
+/// is held while legs are settled, so the settlements of an inquiry's 14 banks do not queue
+/// behind each other). Exactly once: of the transactions that make an inquiry's legs final,
+/// the last to commit sees every leg final when it runs this (its statement starts after every
+/// commit), so at least one finalises; and when two run it at once, the second waits for the
+/// first's row lock, then finds the row no longer `open` and leaves it. Only the inquiries
+/// ready to be final are locked, in id order, so two finalisations of overlapping sets never
+/// wait on each other in a cycle. An inquiry is ready only with its account (whose row gives
+/// the SMS its phone), so every inquiry made final gets its SMS row in the same statement: the
+/// insert can only meet an existing row of the same key, i.e. the same SMS. A crash between
+/// the two transactions leaves the inquiry open with every leg final, which [`stranded`]
+/// finds.
 pub(super) async fn finalize_done(
     conn: &mut PgConnection,
     inquiries: &[InquiryId],
@@ -71,14 +74,14 @@ pub(super) async fn finalize_done(
         keys.push(ready.idempotency_key);
         params.push(ready.params);
     }
-    let rows = sqlx::query(
+    let rows: Vec<String> = sqlx::query_scalar(
         "WITH k AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
            AS k(i, mid, key, params)), \
          ready AS MATERIALIZED ( \
-           SELECT i.inquiry_id FROM inquiries i WHERE i.inquiry_id = ANY($1) \
-             AND i.state = 'open' AND NOT EXISTS (SELECT 1 FROM legs \
+           SELECT i.inquiry_id FROM inquiries i JOIN accounts a ON a.account_id = i.account_id \
+           WHERE i.inquiry_id = ANY($1) AND i.state = 'open' AND NOT EXISTS (SELECT 1 FROM legs \
                WHERE legs.inquiry_id = i.inquiry_id AND legs.state NOT IN ('answered', 'no_answer')) \
-           ORDER BY i.inquiry_id FOR UPDATE), \
+           ORDER BY i.inquiry_id FOR UPDATE OF i), \
          done AS ( \
            UPDATE inquiries SET state = 'final', finalized_at = $5, purge_after = $6, \
              subject_sealed = NULL \
@@ -91,10 +94,8 @@ pub(super) async fn finalize_done(
            SELECT done.mid, done.key, a.account_id, a.phone_sealed, $7, done.params, a.lang, \
              'pending', 0, $5, $5 \
            FROM done JOIN accounts a ON a.account_id = done.account_id \
-           ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key) \
-         SELECT done.inquiry_id, done.key, \
-           EXISTS (SELECT 1 FROM sms WHERE sms.idempotency_key = done.key) AS sms \
-         FROM done",
+           ON CONFLICT (idempotency_key) DO NOTHING) \
+         SELECT inquiry_id FROM done",
     )
     .bind(&ids)
     .bind(&messages)
@@ -105,29 +106,9 @@ pub(super) async fn finalize_done(
     .bind(READY_TEMPLATE)
     .fetch_all(&mut *conn)
     .await?;
-    let mut finalized = HashSet::with_capacity(rows.len());
-    let mut unsent = Vec::new();
-    for row in &rows {
-        let id = row.text("inquiry_id")?;
-        let sms: bool = row.try_get("sms").map_err(StoreError::from)?;
-        if !sms {
-            unsent.push(row.text("key")?);
-        }
-        finalized.insert(InquiryId::parse(&id).map_err(|_| StoreError::Corrupt("inquiry id"))?);
-    }
-    if !unsent.is_empty() {
-        let existing: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key = ANY($1)")
-                .bind(&unsent)
-                .fetch_one(&mut *conn)
-                .await?;
-        if usize::try_from(existing).ok() != Some(unsent.len()) {
-            // Never make a report final without its SMS: the caller's transaction is dropped,
-            // which rolls the whole change back.
-            return Err(StoreError::Corrupt("inquiry without its account"));
-        }
-    }
-    Ok(finalized)
+    rows.iter()
+        .map(|id| InquiryId::parse(id).map_err(|_| StoreError::Corrupt("inquiry id")))
+        .collect()
 }
 
 /// Open inquiries whose legs are all final (left so by a crash between a settlement's commit
@@ -150,9 +131,10 @@ pub(super) async fn stranded(
         .collect()
 }
 
-/// Marks answered, in one statement, the legs of `answers` (indices into `settlements`) that
-/// are still being sent under the settled attempt. Returns each index with whether it applied.
-pub(super) async fn answer_legs(
+/// Marks answered the legs of `answers` still being sent under the settled attempt and stores
+/// the answers of those, in one statement (so a settlement of answers only is one statement,
+/// its own transaction when `conn` is not in one). Each index with whether it applied.
+pub(super) async fn answer_and_store(
     conn: &mut PgConnection,
     settlements: &[Settlement],
     answers: &[(usize, &Answer)],
@@ -161,28 +143,55 @@ pub(super) async fn answer_legs(
     if answers.is_empty() {
         return Ok(Vec::new());
     }
-    let mut inquiries = Vec::with_capacity(answers.len());
-    let mut banks = Vec::with_capacity(answers.len());
-    let mut attempts = Vec::with_capacity(answers.len());
-    for (i, _) in answers {
+    let n = answers.len();
+    let (mut inquiries, mut banks, mut attempts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut outcomes, mut sealed, mut answered) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (i, a) in answers {
         let s = &settlements[*i];
+        let (outcome, list) = encode_outcome(a)?;
         inquiries.push(s.key.inquiry_id.to_string());
         banks.push(s.key.bank.as_str().to_owned());
         attempts.push(s.attempt);
+        outcomes.push(outcome);
+        sealed.push(list);
+        answered.push(fmt_time(a.answered_at));
     }
-    let now_s = fmt_time(now);
+    // `(state = 'sending') IS TRUE` (state is NOT NULL: the same test) is not a condition an
+    // index can serve, so each leg is found through its primary key. With a plain `state =
+    // 'sending'` the planner, counting on few legs being sent, read every leg being sent
+    // (and the dead index entries each claim and settlement leaves) through legs_deadline
+    // on every settlement: a cost growing with the legs in flight instead of the batch.
     let rows = sqlx::query(
-        "UPDATE legs SET state = 'answered', answered_at = $4, finished_at = $4, last_error = NULL, \
-         lease_owner = NULL, lease_expires_at = NULL \
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS k(i, b, a) \
-         WHERE legs.inquiry_id = k.i AND legs.bank = k.b AND legs.attempt = k.a \
-           AND legs.state = 'sending' \
-         RETURNING legs.inquiry_id, legs.bank",
+        "WITH k AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], \
+           $5::bytea[], $6::text[]) AS k(i, b, a, o, s, t)), \
+         upd AS ( \
+           UPDATE legs SET state = 'answered', answered_at = $7, finished_at = $7, \
+             last_error = NULL, lease_owner = NULL, lease_expires_at = NULL \
+           FROM k WHERE legs.inquiry_id = k.i AND legs.bank = k.b AND legs.attempt = k.a \
+             AND (legs.state = 'sending') IS TRUE \
+           RETURNING legs.inquiry_id, legs.bank), \
+         ins AS ( \
+           INSERT INTO answers (inquiry_id, bank, outcome, sealed, answered_at, received_at) \
+           SELECT k.i, k.b, k.o, k.s, k.t, $7 FROM k \
+             JOIN upd ON upd.inquiry_id = k.i AND upd.bank = k.b \
+           ON CONFLICT (inquiry_id, bank) DO NOTHING) \
+         SELECT inquiry_id, bank FROM upd",
     )
     .bind(&inquiries)
     .bind(&banks)
     .bind(&attempts)
-    .bind(&now_s)
+    .bind(&outcomes)
+    .bind(&sealed)
+    .bind(&answered)
+    .bind(fmt_time(now))
     .fetch_all(&mut *conn)
     .await?;
     let mut hits: HashSet<(String, String)> = HashSet::with_capacity(rows.len());

@@ -116,9 +116,28 @@ async fn finalize_if_done(
     Ok(true)
 }
 
+/// Marks answered the legs of `answers` (indices into `settlements`) still being sent under
+/// the settled attempt, then stores the answers of those. Each index with whether it applied.
+pub(super) async fn answer_and_store(
+    conn: &mut SqliteConnection,
+    settlements: &[Settlement],
+    answers: &[(usize, &Answer)],
+    now: OffsetDateTime,
+) -> Result<Vec<(usize, bool)>, StoreError> {
+    let hits = answer_legs(conn, settlements, answers, now).await?;
+    let stored: Vec<&Answer> = answers
+        .iter()
+        .zip(&hits)
+        .filter(|(_, (_, ok))| *ok)
+        .map(|((_, a), _)| *a)
+        .collect();
+    insert_answers(conn, &stored, now).await?;
+    Ok(hits)
+}
+
 /// Marks answered, in one statement, the legs of `answers` (indices into `settlements`) that
 /// are still being sent under the settled attempt. Returns each index with whether it applied.
-pub(super) async fn answer_legs(
+async fn answer_legs(
     conn: &mut SqliteConnection,
     settlements: &[Settlement],
     answers: &[(usize, &Answer)],
