@@ -3,7 +3,7 @@
 //! its SMS was sent; after each restart the hub carries on from the database, and in the end
 //! there is exactly one report and exactly one "report ready" SMS.
 
-use crate::process::{Process, ask, call, demo_command, free_port, login};
+use crate::process::{Process, ask, call, demo_command, login};
 use serde_json::json;
 use std::time::Duration;
 
@@ -19,13 +19,16 @@ fn start_demo(data: &std::path::Path, port: u16, failpoint: Option<&str>) -> Pro
 async fn killed_mid_fanout_and_before_the_sms_the_hub_still_delivers_one_report_and_one_sms() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = free_port();
-    let api = format!("http://127.0.0.1:{port}/api/v1");
     let http = reqwest::Client::new();
     let mut outputs = Vec::new();
 
-    // 1. Submit, then die right after a bank answered, before the answer is stored.
-    let demo = start_demo(&data, port, Some("fanout:after_send"));
+    // 1. Submit, then die right after a bank answered, before the answer is stored. (The
+    // restarts below take the same port back, as a restarted hub would.)
+    let (demo, port) = Process::start_on_free_port(
+        |port| demo_command(&data, port, Some("fanout:after_send")),
+        "The hub is up",
+    );
+    let api = format!("http://127.0.0.1:{port}/api/v1");
     let inquiry_id = ask(&http, &api, &demo, PHONE).await;
     demo.wait_for("FAILPOINT fanout:after_send", Duration::from_secs(30));
     outputs.push(demo.kill());

@@ -5,7 +5,7 @@
 //! end. Every inquiry is answered once per bank, every report is final with exactly one "ready"
 //! SMS, and nothing is left claimed. Skipped (with a line) without `CHAKA_TEST_DATABASE_URL`.
 
-use crate::process::{Process, arm, ask, demo_command, free_port};
+use crate::process::{Process, arm, ask, demo_command};
 use chaka_hub::store::postgres::scratch::{ScratchDatabase, TEST_DATABASE_URL, test_server};
 use serde_json::Value;
 use std::path::Path;
@@ -43,11 +43,6 @@ fn hub_command(
     command
 }
 
-/// A hub up, from [`hub_command`].
-fn start_hub(command: Command) -> Process {
-    Process::start(command, "chaka hub listening on")
-}
-
 async fn count(pool: &sqlx::PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -59,8 +54,7 @@ struct World {
     data: std::path::PathBuf,
     /// The database's URL.
     url: String,
-    /// The instances' ports (A, the demo, first).
-    ports: [u16; 3],
+    /// The instances' API bases (A, the demo, first; B's and C's once started).
     apis: Vec<String>,
     /// Where banks call back (A).
     public_url: String,
@@ -76,14 +70,15 @@ impl World {
         let url = scratch.url().to_owned();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let ports = [free_port(), free_port(), free_port()];
-        let apis = ports
-            .iter()
-            .map(|p| format!("http://127.0.0.1:{p}/api/v1"))
-            .collect();
-        let mut demo = demo_command(&data, ports[0], None);
-        demo.args(["--database", &url]);
-        let a = Process::start(demo, "The hub is up");
+        let (a, port) = Process::start_on_free_port(
+            |port| {
+                let mut demo = demo_command(&data, port, None);
+                demo.args(["--database", &url]);
+                demo
+            },
+            "The hub is up",
+        );
+        let apis = vec![format!("http://127.0.0.1:{port}/api/v1"); 3];
         let people = serde_json::from_str(
             &std::fs::read_to_string(data.join("population/demo-people.json")).unwrap(),
         )
@@ -96,10 +91,9 @@ impl World {
         World {
             scratch,
             _dir: dir,
-            public_url: format!("http://127.0.0.1:{}", ports[0]),
+            public_url: format!("http://127.0.0.1:{port}"),
             data,
             url,
-            ports,
             apis,
             people,
             http: reqwest::Client::new(),
@@ -112,15 +106,19 @@ impl World {
         self.people[person]["phone"].as_str().unwrap().to_owned()
     }
 
-    /// Instance `n` (1 or 2) as a `chaka hub` command.
-    fn hub(&self, n: usize, failpoint: Option<&str>) -> Command {
-        hub_command(
-            &self.data,
-            self.ports[n],
-            &self.public_url,
-            &self.url,
-            failpoint,
-        )
+    /// Starts instance `n` (1 or 2) of `chaka hub`, with `env` on top, on a free port.
+    fn start_hub(&mut self, n: usize, failpoint: Option<&str>, env: &[(&str, &str)]) -> Process {
+        let (process, port) = Process::start_on_free_port(
+            |port| {
+                let mut command =
+                    hub_command(&self.data, port, &self.public_url, &self.url, failpoint);
+                command.envs(env.iter().copied());
+                command
+            },
+            "chaka hub listening on",
+        );
+        self.apis[n] = format!("http://127.0.0.1:{port}/api/v1");
+        process
     }
 
     async fn count(&self, sql: &'static str) -> i64 {
@@ -165,10 +163,10 @@ async fn three_instances_on_one_database_fan_out_once_and_send_one_ready_sms_per
         println!("skipped: {TEST_DATABASE_URL} is not set");
         return;
     };
-    let world = World::start(&server).await;
+    let mut world = World::start(&server).await;
+    let b = world.start_hub(1, Some("fanout:after_send"), &[]);
+    let c = world.start_hub(2, None, &[]);
     let (http, apis) = (&world.http, &world.apis);
-    let b = start_hub(world.hub(1, Some("fanout:after_send")));
-    let c = start_hub(world.hub(2, None));
 
     // 1. B takes two lookups and dies right after a bank answered it, before storing.
     let mut inquiries = Vec::new();
@@ -268,12 +266,14 @@ async fn a_hub_stopped_by_sigterm_releases_the_legs_it_holds_and_exits() {
         println!("skipped: {TEST_DATABASE_URL} is not set");
         return;
     };
-    let world = World::start(&server).await;
+    let mut world = World::start(&server).await;
     // B's batches stop for good after the bank answered; its leases last ten minutes, so only
     // a release lets another instance carry its legs on before then.
-    let mut command = world.hub(1, Some("fanout:after_send"));
-    command.env("CHAKA_WORKERS__LEASE_SECS", "600");
-    let b = start_hub(command);
+    let b = world.start_hub(
+        1,
+        Some("fanout:after_send"),
+        &[("CHAKA_WORKERS__LEASE_SECS", "600")],
+    );
     ask(&world.http, &world.apis[1], &b, &world.phone(0)).await;
     b.wait_for("FAILPOINT fanout:after_send", Duration::from_secs(30));
     let held: i64 = sqlx::query_scalar(

@@ -50,7 +50,41 @@ pub fn arm(command: &mut Command, failpoint: Option<&str>) {
 
 impl Process {
     /// Starts `command` and waits until it prints `ready`.
-    pub fn start(mut command: Command, ready: &str) -> Process {
+    pub fn start(command: Command, ready: &str) -> Process {
+        let process = Process::spawn(command);
+        process.wait_for(ready, Duration::from_secs(120));
+        process
+    }
+
+    /// Starts the command `make` builds for a port, on a free port, and waits until it prints
+    /// `ready`. A port found free can be taken before the process binds it (by another test's
+    /// listener, or as the ephemeral port of an outgoing connection): then another is tried.
+    pub fn start_on_free_port(make: impl Fn(u16) -> Command, ready: &str) -> (Process, u16) {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let process = Process::spawn(make(port));
+            let started = Instant::now();
+            loop {
+                let text = process.text();
+                if text.contains(ready) {
+                    return (process, port);
+                }
+                if text.contains("Address already in use") {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "no {ready:?} within 120 s:\n{text}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            last = process.kill();
+        }
+        panic!("no free port could be bound in 5 tries:\n{last}");
+    }
+
+    fn spawn(mut command: Command) -> Process {
         command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -70,9 +104,7 @@ impl Process {
                 }
             });
         }
-        let process = Process { child, output };
-        process.wait_for(ready, Duration::from_secs(120));
-        process
+        Process { child, output }
     }
 
     /// The process id.
