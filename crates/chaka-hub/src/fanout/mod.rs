@@ -385,7 +385,8 @@ impl Fanout {
     ) -> Result<usize, FanoutError> {
         let inner = &*self.0;
         let max = inner.config.batch_max;
-        let idle = inner.config.max_in_flight_per_bank;
+        // A bank with every slot free has no batch in flight.
+        let all_free = inner.config.max_in_flight_per_bank;
         let wants: Vec<BankClaim> = {
             let owned = inner.owned.lock().unwrap_or_else(PoisonError::into_inner);
             let backlogged = inner
@@ -398,7 +399,7 @@ impl Fanout {
                 .filter(|(bank, _)| owned.as_ref().is_none_or(|o| o.contains(bank)))
                 .filter(|(bank, slots)| {
                     let free = slots.available_permits();
-                    free == idle || (free > 0 && backlogged.contains(bank))
+                    free == all_free || (free > 0 && backlogged.contains(bank))
                 })
                 .map(|(bank, slots)| BankClaim {
                     bank: bank.clone(),

@@ -513,9 +513,7 @@ impl Claim {
             lease_expires_at: row.time("lease_expires_at")?,
         })
     }
-}
 
-impl Claim {
     /// The claimed leg, with its inquiry's subject (if not erased) and the user's key.
     pub(crate) fn with_inquiry(
         self,

@@ -64,20 +64,9 @@ impl Process {
         for _ in 0..5 {
             let port = free_port();
             let process = Process::spawn(make(port));
-            let started = Instant::now();
-            loop {
-                let text = process.text();
-                if text.contains(ready) {
-                    return (process, port);
-                }
-                if text.contains("Address already in use") {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(120),
-                    "no {ready:?} within 120 s:\n{text}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
+            let markers = [ready, "Address already in use"];
+            if process.wait_for_any(&markers, Duration::from_secs(120)) == 0 {
+                return (process, port);
             }
             last = process.kill();
         }
@@ -118,12 +107,20 @@ impl Process {
 
     /// Waits until the output contains `marker` (the process reports progress on its own).
     pub fn wait_for(&self, marker: &str, limit: Duration) {
+        self.wait_for_any(&[marker], limit);
+    }
+
+    /// Waits until the output contains one of `markers`; the index of the first found.
+    fn wait_for_any(&self, markers: &[&str], limit: Duration) -> usize {
         let started = Instant::now();
-        while !self.text().contains(marker) {
+        loop {
+            let text = self.text();
+            if let Some(i) = markers.iter().position(|m| text.contains(m)) {
+                return i;
+            }
             assert!(
                 started.elapsed() < limit,
-                "no {marker:?} within {limit:?}:\n{}",
-                self.text()
+                "none of {markers:?} within {limit:?}:\n{text}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

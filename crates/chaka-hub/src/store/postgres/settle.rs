@@ -131,6 +131,37 @@ pub(super) async fn stranded(
         .collect()
 }
 
+/// Answers as the columns of an `UNNEST`: inquiry, bank, outcome, sealed list, answered at.
+struct AnswerColumns {
+    inquiries: Vec<String>,
+    banks: Vec<String>,
+    outcomes: Vec<String>,
+    sealed: Vec<Option<Vec<u8>>>,
+    answered: Vec<String>,
+}
+
+impl AnswerColumns {
+    fn of<'a>(answers: impl ExactSizeIterator<Item = &'a Answer>) -> Result<Self, StoreError> {
+        let n = answers.len();
+        let mut columns = Self {
+            inquiries: Vec::with_capacity(n),
+            banks: Vec::with_capacity(n),
+            outcomes: Vec::with_capacity(n),
+            sealed: Vec::with_capacity(n),
+            answered: Vec::with_capacity(n),
+        };
+        for a in answers {
+            let (outcome, list) = encode_outcome(a)?;
+            columns.inquiries.push(a.inquiry_id.to_string());
+            columns.banks.push(a.bank.as_str().to_owned());
+            columns.outcomes.push(outcome);
+            columns.sealed.push(list);
+            columns.answered.push(fmt_time(a.answered_at));
+        }
+        Ok(columns)
+    }
+}
+
 /// Marks answered the legs of `answers` still being sent under the settled attempt and stores
 /// the answers of those, in one statement (so a settlement of answers only is one statement,
 /// its own transaction when `conn` is not in one). Each index with whether it applied.
@@ -143,27 +174,13 @@ pub(super) async fn answer_and_store(
     if answers.is_empty() {
         return Ok(Vec::new());
     }
-    let n = answers.len();
-    let (mut inquiries, mut banks, mut attempts) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut outcomes, mut sealed, mut answered) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (i, a) in answers {
-        let s = &settlements[*i];
-        let (outcome, list) = encode_outcome(a)?;
-        inquiries.push(s.key.inquiry_id.to_string());
-        banks.push(s.key.bank.as_str().to_owned());
-        attempts.push(s.attempt);
-        outcomes.push(outcome);
-        sealed.push(list);
-        answered.push(fmt_time(a.answered_at));
-    }
+    // An answer settles the leg it names (the fan-out's judge settles a leg only with the
+    // answer of its inquiry and bank), so the answers' columns are the legs' keys too.
+    let columns = AnswerColumns::of(answers.iter().map(|(_, a)| *a))?;
+    let attempts: Vec<i64> = answers
+        .iter()
+        .map(|(i, _)| settlements[*i].attempt)
+        .collect();
     // `(state = 'sending') IS TRUE` (state is NOT NULL: the same test) is not a condition an
     // index can serve, so each leg is found through its primary key. With a plain `state =
     // 'sending'` the planner, counting on few legs being sent, read every leg being sent
@@ -185,12 +202,12 @@ pub(super) async fn answer_and_store(
            ON CONFLICT (inquiry_id, bank) DO NOTHING) \
          SELECT inquiry_id, bank FROM upd",
     )
-    .bind(&inquiries)
-    .bind(&banks)
+    .bind(&columns.inquiries)
+    .bind(&columns.banks)
     .bind(&attempts)
-    .bind(&outcomes)
-    .bind(&sealed)
-    .bind(&answered)
+    .bind(&columns.outcomes)
+    .bind(&columns.sealed)
+    .bind(&columns.answered)
     .bind(fmt_time(now))
     .fetch_all(&mut *conn)
     .await?;
@@ -200,7 +217,7 @@ pub(super) async fn answer_and_store(
     }
     Ok(answers
         .iter()
-        .zip(inquiries.into_iter().zip(banks))
+        .zip(columns.inquiries.into_iter().zip(columns.banks))
         .map(|((i, _), key)| (*i, hits.contains(&key)))
         .collect())
 }
@@ -214,30 +231,18 @@ pub(super) async fn insert_answers(
     if answers.is_empty() {
         return Ok(());
     }
-    let mut inquiries = Vec::with_capacity(answers.len());
-    let mut banks = Vec::with_capacity(answers.len());
-    let mut outcomes = Vec::with_capacity(answers.len());
-    let mut sealed = Vec::with_capacity(answers.len());
-    let mut answered = Vec::with_capacity(answers.len());
-    for a in answers {
-        let (outcome, list) = encode_outcome(a)?;
-        inquiries.push(a.inquiry_id.to_string());
-        banks.push(a.bank.as_str().to_owned());
-        outcomes.push(outcome);
-        sealed.push(list);
-        answered.push(fmt_time(a.answered_at));
-    }
+    let columns = AnswerColumns::of(answers.iter().copied())?;
     sqlx::query(
         "INSERT INTO answers (inquiry_id, bank, outcome, sealed, answered_at, received_at) \
          SELECT i, b, o, s, t, $6 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], \
            $5::text[]) AS k(i, b, o, s, t) \
          ON CONFLICT (inquiry_id, bank) DO NOTHING",
     )
-    .bind(&inquiries)
-    .bind(&banks)
-    .bind(&outcomes)
-    .bind(&sealed)
-    .bind(&answered)
+    .bind(&columns.inquiries)
+    .bind(&columns.banks)
+    .bind(&columns.outcomes)
+    .bind(&columns.sealed)
+    .bind(&columns.answered)
     .bind(fmt_time(now))
     .execute(&mut *conn)
     .await?;
@@ -245,7 +250,7 @@ pub(super) async fn insert_answers(
 }
 
 /// Applies one fenced action other than an answer: `Some(true)` when the leg was ours and
-/// changed. Answers are settled in bulk ([`answer_legs`], [`insert_answers`]): `None`.
+/// changed. Answers are settled in bulk ([`answer_and_store`]): `None`.
 pub(super) async fn apply(
     conn: &mut PgConnection,
     s: &Settlement,

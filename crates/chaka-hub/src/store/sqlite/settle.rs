@@ -242,7 +242,7 @@ async fn all_legs_final(
 }
 
 /// Applies one fenced action other than an answer: `Some(true)` when the leg was ours and
-/// changed. Answers are settled in bulk ([`answer_legs`], [`insert_answers`]): `None`.
+/// changed. Answers are settled in bulk ([`answer_and_store`]): `None`.
 pub(super) async fn apply(
     conn: &mut SqliteConnection,
     s: &Settlement,
