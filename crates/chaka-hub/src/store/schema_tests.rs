@@ -1,6 +1,6 @@
 //! The two migration trees describe one schema: the same versions and names, and, applied, the
 //! same tables, columns (names and nullability), primary keys, unique constraints, named
-//! indexes (names, columns, uniqueness), foreign keys and number of CHECK constraints, read
+//! indexes (names, columns, uniqueness, the values a partial index keeps), foreign keys and number of CHECK constraints, read
 //! back from each database's catalogue.
 
 use super::postgres::scratch::{ScratchDatabase, test_server};
@@ -11,6 +11,18 @@ use std::collections::BTreeSet;
 
 /// One fact about the schema, as text (`column accounts.lang not null`).
 type Facts = BTreeSet<String>;
+
+/// A partial index's condition as the sorted values it names (`where (pending, sending)`),
+/// which reads the same from SQLite's `CREATE INDEX` text and PostgreSQL's `pg_get_expr`
+/// (`state = ANY (ARRAY['pending'::text, …])`); empty for a full index.
+fn partial_fact(condition: Option<&str>) -> String {
+    let Some(condition) = condition else {
+        return String::new();
+    };
+    let mut values: Vec<&str> = condition.split('\'').skip(1).step_by(2).collect();
+    values.sort_unstable();
+    format!(" where ({})", values.join(", "))
+}
 
 fn column_fact(table: &str, column: &str, nullable: bool) -> String {
     let null = if nullable { "nullable" } else { "not null" };
@@ -50,11 +62,12 @@ async fn sqlite_facts(store: &SqliteStore) -> Facts {
         primary.sort();
         let primary: Vec<String> = primary.into_iter().map(|(_, n)| n).collect();
         facts.insert(format!("primary key {table} ({})", primary.join(", ")));
-        let indexes = sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list(?)")
-            .bind(&table)
-            .fetch_all(pool)
-            .await
-            .unwrap();
+        let indexes =
+            sqlx::query("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?)")
+                .bind(&table)
+                .fetch_all(pool)
+                .await
+                .unwrap();
         for index in &indexes {
             let name = index.text("name").unwrap();
             let columns: Vec<String> =
@@ -75,7 +88,21 @@ async fn sqlite_facts(store: &SqliteStore) -> Facts {
                     } else {
                         ""
                     };
-                    facts.insert(format!("index {name} on {table} ({columns}){unique}"));
+                    let sql: Option<String> = sqlx::query_scalar(
+                        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
+                    )
+                    .bind(&name)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                    let condition = (index.int("partial").unwrap() == 1)
+                        .then(|| sql.as_deref().and_then(|s| s.split_once(" WHERE ")))
+                        .flatten()
+                        .map(|(_, c)| c);
+                    let partial = partial_fact(condition);
+                    facts.insert(format!(
+                        "index {name} on {table} ({columns}){unique}{partial}"
+                    ));
                 }
             }
         }
@@ -154,26 +181,28 @@ async fn postgres_facts(store: &PgStore) -> Facts {
         for (name, nullable) in columns {
             facts.insert(column_fact(&table, &name, nullable == "YES"));
         }
-        let indexes: Vec<(String, bool, bool, bool, Vec<String>)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT i.relname::text, ix.indisunique, ix.indisprimary, \
-                   EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid), {} \
+        type Index = (String, bool, bool, bool, Vec<String>, Option<String>);
+        let indexes: Vec<Index> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT i.relname::text, ix.indisunique, ix.indisprimary, \
+                   EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid), {}, \
+                   pg_get_expr(ix.indpred, ix.indrelid) \
                  FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
                  WHERE ix.indrelid = $1::regclass",
-                attnames("ix.indkey::int2[]", "ix.indrelid")
-            )))
-            .bind(&table)
-            .fetch_all(pool)
-            .await
-            .unwrap();
-        for (name, unique, primary, constraint, columns) in indexes {
+            attnames("ix.indkey::int2[]", "ix.indrelid")
+        )))
+        .bind(&table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for (name, unique, primary, constraint, columns, condition) in indexes {
             let columns = columns.join(", ");
             facts.insert(match (primary, constraint) {
                 (true, _) => format!("primary key {table} ({columns})"),
                 (false, true) => format!("unique {table} ({columns})"),
                 (false, false) => {
                     let unique = if unique { " unique" } else { "" };
-                    format!("index {name} on {table} ({columns}){unique}")
+                    let partial = partial_fact(condition.as_deref());
+                    format!("index {name} on {table} ({columns}){unique}{partial}")
                 }
             });
         }
@@ -223,7 +252,10 @@ async fn both_trees_produce_the_same_schema() {
     let scratch = ScratchDatabase::create(&server).await.unwrap();
     let pg = PgStore::connect(scratch.url()).await.unwrap();
     let (left, right) = (sqlite_facts(&sqlite).await, postgres_facts(&pg).await);
-    assert!(left.contains("index legs_due on legs (bank, state, next_attempt_at)"));
+    assert!(left.contains(
+        "index legs_due on legs (bank, next_attempt_at) where (awaiting_callback, pending)"
+    ));
+    assert!(left.contains("index legs_leases on legs (bank, lease_expires_at) where (sending)"));
     assert!(left.contains("unique accounts (id_index)"));
     assert!(
         left.contains("foreign key answers (inquiry_id, bank) references legs (inquiry_id, bank)")

@@ -184,7 +184,8 @@ pub(super) async fn answer_and_store(
     // `(state = 'sending') IS TRUE` (state is NOT NULL: the same test) is not a condition an
     // index can serve, so each leg is found through its primary key. With a plain `state =
     // 'sending'` the planner, counting on few legs being sent, read every leg being sent
-    // (and the dead index entries each claim and settlement leaves) through legs_deadline
+    // (and the dead index entries each claim and settlement leaves) through an index of the
+    // state (legs_deadline, since schema part 4 legs_leases, which holds the legs being sent)
     // on every settlement: a cost growing with the legs in flight instead of the batch.
     let rows = sqlx::query(
         "WITH k AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], \

@@ -121,10 +121,11 @@ impl LedgerStore for SqliteLedger {
         let (now_s, until) = (fmt_time(now), fmt_time(now + lease));
         let mut claimed = Vec::new();
         for want in wants.iter().filter(|w| w.limit > 0) {
-            // `+deadline`: due legs are found through legs_due (bank, state, next attempt) and
-            // expired leases through legs_leases (bank, state, lease expiry); without
+            // `+deadline`: due legs are found through legs_due (bank, next attempt; pending and
+            // awaiting a callback) and expired leases through legs_leases (bank, lease expiry;
+            // sending), whose WHERE terms each arm repeats word for word; without
             // statistics SQLite would otherwise walk every waiting leg of every bank through
-            // legs_deadline (state, deadline) on each claim, a cost that grows with the number
+            // legs_deadline (deadline; every open leg) on each claim, a cost that grows with the number
             // of inquiries waiting on a slow bank.
             let rows = sqlx::query(
                 "UPDATE legs SET state = 'sending', attempt = attempt + 1, lease_owner = ?1, \

@@ -110,6 +110,7 @@ async fn watch_postgres(pool: sqlx::PgPool, drive: Arc<Drive>) {
         if !keys.is_empty() {
             let rows =
                 sqlx::query("SELECT idempotency_key FROM outbox WHERE idempotency_key = ANY($1)")
+                    .persistent(false)
                     .bind(&keys)
                     .fetch_all(&pool)
                     .await;
