@@ -1,7 +1,7 @@
 //! The two migration trees describe one schema: the same versions and names, and, applied, the
 //! same tables, columns (names and nullability), primary keys, unique constraints, named
-//! indexes (names, columns, uniqueness, the values a partial index keeps), foreign keys and number of CHECK constraints, read
-//! back from each database's catalogue.
+//! indexes (names, columns, uniqueness, the values a partial index keeps), foreign keys and
+//! number of CHECK constraints, read back from each database's catalogue.
 
 use super::postgres::scratch::{ScratchDatabase, test_server};
 use super::postgres::{self, PgStore};
@@ -62,12 +62,16 @@ async fn sqlite_facts(store: &SqliteStore) -> Facts {
         primary.sort();
         let primary: Vec<String> = primary.into_iter().map(|(_, n)| n).collect();
         facts.insert(format!("primary key {table} ({})", primary.join(", ")));
-        let indexes =
-            sqlx::query("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?)")
-                .bind(&table)
-                .fetch_all(pool)
-                .await
-                .unwrap();
+        // A partial index's condition is only in its CREATE INDEX text.
+        let indexes = sqlx::query(
+            "SELECT l.name, l.\"unique\", l.origin, m.sql AS partial_sql \
+             FROM pragma_index_list(?) AS l LEFT JOIN sqlite_master AS m \
+               ON l.partial = 1 AND m.type = 'index' AND m.name = l.name",
+        )
+        .bind(&table)
+        .fetch_all(pool)
+        .await
+        .unwrap();
         for index in &indexes {
             let name = index.text("name").unwrap();
             let columns: Vec<String> =
@@ -88,18 +92,9 @@ async fn sqlite_facts(store: &SqliteStore) -> Facts {
                     } else {
                         ""
                     };
-                    let sql: Option<String> = sqlx::query_scalar(
-                        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
-                    )
-                    .bind(&name)
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                    let condition = (index.int("partial").unwrap() == 1)
-                        .then(|| sql.as_deref().and_then(|s| s.split_once(" WHERE ")))
-                        .flatten()
-                        .map(|(_, c)| c);
-                    let partial = partial_fact(condition);
+                    let sql = index.opt_text("partial_sql").unwrap();
+                    let condition = sql.as_deref().and_then(|s| s.split_once(" WHERE "));
+                    let partial = partial_fact(condition.map(|(_, c)| c));
                     facts.insert(format!(
                         "index {name} on {table} ({columns}){unique}{partial}"
                     ));

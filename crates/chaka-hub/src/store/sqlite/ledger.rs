@@ -123,10 +123,10 @@ impl LedgerStore for SqliteLedger {
         for want in wants.iter().filter(|w| w.limit > 0) {
             // `+deadline`: due legs are found through legs_due (bank, next attempt; pending and
             // awaiting a callback) and expired leases through legs_leases (bank, lease expiry;
-            // sending), whose WHERE terms each arm repeats word for word; without
-            // statistics SQLite would otherwise walk every waiting leg of every bank through
-            // legs_deadline (deadline; every open leg) on each claim, a cost that grows with the number
-            // of inquiries waiting on a slow bank.
+            // sending), whose WHERE terms each arm repeats word for word; without statistics
+            // SQLite would otherwise walk every waiting leg of every bank through
+            // legs_deadline (deadline; every open leg) on each claim, a cost that grows with
+            // the number of inquiries waiting on a slow bank.
             let rows = sqlx::query(
                 "UPDATE legs SET state = 'sending', attempt = attempt + 1, lease_owner = ?1, \
                  lease_expires_at = ?2 WHERE rowid IN ( \
