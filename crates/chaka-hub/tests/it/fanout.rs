@@ -548,6 +548,15 @@ async fn a_bank_with_a_batch_in_flight_gets_the_legs_due_meanwhile_together_in_t
     let worker = hub.fanout.clone().spawn();
     worker.wake();
     hub.wait_for(first, "CMB", LegState::Sending).await;
+    // The first batch has reached the bank, so its few milliseconds of top-up are over (a
+    // leg due within them would rightly join it).
+    for _ in 0..400 {
+        if hub.bank("CMB").requests() == 1 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    assert_eq!(hub.bank("CMB").requests(), 1);
     // While the first batch is in flight, a leg that comes due is not sent in a batch of its
     // own, however often the worker looks (every 20 ms here, and woken)…
     let second = hub.submit(&["CMB"]).await;
