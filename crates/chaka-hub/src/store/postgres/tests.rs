@@ -580,3 +580,70 @@ async fn workers_see_each_other_until_one_leaves_or_its_heartbeat_ages() {
     lb.leave("hub-b").await.unwrap();
     assert_eq!(la.heartbeat("hub-a", later, ttl).await.unwrap(), ["hub-a"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_takes_the_due_legs_first_then_expired_leases_within_its_limit() {
+    let Some((_db, a, b)) = two_instances().await else {
+        return;
+    };
+    a.insert_account(&account(1)).await.unwrap();
+    let icbc = || BankClaim {
+        bank: BankCode::parse("ICBC").unwrap(),
+        limit: 2,
+    };
+    let lease = Duration::seconds(30);
+    let (first, second) = (
+        open_inquiry(&a, 0, &["ICBC"]).await,
+        open_inquiry(&a, 1, &["ICBC"]).await,
+    );
+    let crashed = PgLedger::new(a.clone());
+    let taken = crashed
+        .claim_due("crashed", NOW, lease, &[icbc()])
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 2);
+    // Two more come due; the first two's lease then runs out (their instance died).
+    let (third, fourth) = (
+        open_inquiry(&a, 2, &["ICBC"]).await,
+        open_inquiry(&a, 3, &["ICBC"]).await,
+    );
+    let later = NOW + lease + Duration::seconds(1);
+    let survivor = PgLedger::new(b.clone());
+    let ids = |legs: &[crate::store::ledger::ClaimedLeg]| -> HashSet<InquiryId> {
+        legs.iter().map(|l| l.key.inquiry_id).collect()
+    };
+    let limit = BankClaim { limit: 3, ..icbc() };
+    let claimed = survivor
+        .claim_due("survivor", later, lease, std::slice::from_ref(&limit))
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.len(),
+        3,
+        "the limit holds across due legs and expired leases"
+    );
+    let got = ids(&claimed);
+    assert!(
+        got.contains(&third) && got.contains(&fourth),
+        "the due legs first: {got:?}"
+    );
+    let lapsed: Vec<_> = claimed
+        .iter()
+        .filter(|l| l.key.inquiry_id == first || l.key.inquiry_id == second)
+        .collect();
+    assert_eq!(lapsed.len(), 1, "then one expired lease");
+    assert_eq!(lapsed[0].attempt, 2, "asked again as a new attempt");
+    let rest = survivor
+        .claim_due("survivor", later, lease, std::slice::from_ref(&limit))
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1, "the other expired lease");
+    assert!(got.is_disjoint(&ids(&rest)));
+    assert!(
+        survivor
+            .claim_due("survivor", later, lease, &[limit])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
