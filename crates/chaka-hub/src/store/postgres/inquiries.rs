@@ -284,12 +284,19 @@ impl OutboxStore for PgStore {
         limit: i64,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         // SKIP LOCKED: a message another instance is claiming right now is left to it; one it
-        // claimed and committed no longer matches (its lease is live).
+        // claimed and committed no longer matches (its lease is live). The due messages are
+        // read by an ordered scan of outbox_due that stops at the limit, the limit coming from
+        // a row the planner does not see into: with the limit in view it chose a bitmap scan
+        // and a sort, which reads the entry of every message sent since the last vacuum (their
+        // dead `pending` entries, which a bitmap scan, unlike an index scan, never marks dead):
+        // ≈ 5,000 entries and 50 ms a claim after 20 s of load (`auto_explain`).
         let rows = sqlx::query(
-            "UPDATE outbox SET lease_owner = $1, lease_expires_at = $2 WHERE message_id IN ( \
-               SELECT message_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
-               AND (lease_expires_at IS NULL OR lease_expires_at <= $3) ORDER BY next_attempt_at LIMIT $4 \
-               FOR UPDATE SKIP LOCKED) \
+            "WITH w AS MATERIALIZED (SELECT $4::bigint AS lim) \
+             UPDATE outbox SET lease_owner = $1, lease_expires_at = $2 WHERE message_id IN ( \
+               SELECT d.message_id FROM w CROSS JOIN LATERAL ( \
+                 SELECT message_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+                   AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
+                 ORDER BY next_attempt_at LIMIT w.lim FOR UPDATE SKIP LOCKED) AS d) \
              RETURNING message_id, idempotency_key, phone_sealed, template, params, secret_sealed, lang, attempts",
         )
         .bind(owner)
