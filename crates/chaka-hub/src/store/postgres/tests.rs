@@ -11,7 +11,9 @@ use crate::store::fmt_time;
 use crate::store::inquiries::{
     InquiryStore, NewInquiry, NewSms, OutboxStore, SubmitGuard, Submitted,
 };
-use crate::store::ledger::{BankClaim, LedgerStore, LegAction, LegKey, Settled, Settlement};
+use crate::store::ledger::{
+    BankClaim, ClaimedLeg, LedgerStore, LegAction, LegKey, Settled, Settlement,
+};
 use chaka_core::{BankCode, InquiryId};
 use chaka_protocol::message::{Answer, Outcome};
 use std::collections::HashSet;
@@ -610,7 +612,7 @@ async fn a_claim_takes_the_due_legs_first_then_expired_leases_within_its_limit()
     );
     let later = NOW + lease + Duration::seconds(1);
     let survivor = PgLedger::new(b.clone());
-    let ids = |legs: &[crate::store::ledger::ClaimedLeg]| -> HashSet<InquiryId> {
+    let ids = |legs: &[ClaimedLeg]| -> HashSet<InquiryId> {
         legs.iter().map(|l| l.key.inquiry_id).collect()
     };
     let limit = BankClaim { limit: 3, ..icbc() };
