@@ -57,17 +57,31 @@ pub struct Workers {
     /// while the bank has a backlog of full batches.
     #[serde(default = "default_batches_per_bank")]
     pub batches_per_bank: i64,
+    /// How long a claimed, partly filled batch waits for more of its bank's legs before it is
+    /// sent, milliseconds (0 to 1000). Longer waits make fewer, larger batches (fewer
+    /// signatures, requests and settlements per inquiry, for the hub and for the banks) and
+    /// add at most this much to the time a report takes.
+    #[serde(default = "default_batch_wait_ms")]
+    pub batch_wait_ms: i64,
 }
 
 fn default_batches_per_bank() -> i64 {
     4
 }
 
+fn default_batch_wait_ms() -> i64 {
+    20
+}
+
+/// The longest `[workers] batch_wait_ms` accepted.
+const MAX_BATCH_WAIT_MS: i64 = 1000;
+
 impl Default for Workers {
     fn default() -> Self {
         Self {
             lease_secs: 30,
             batches_per_bank: default_batches_per_bank(),
+            batch_wait_ms: default_batch_wait_ms(),
         }
     }
 }
@@ -311,6 +325,11 @@ impl HubConfig {
                 return Err(ConfigError::Invalid(format!("{name} must not be negative")));
             }
         }
+        if !(0..=MAX_BATCH_WAIT_MS).contains(&self.workers.batch_wait_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "workers.batch_wait_ms must be 0 to {MAX_BATCH_WAIT_MS}"
+            )));
+        }
         let regions = chaka_core::RegionRegistry::builtin();
         if let Some(bad) = self.pilot.regions.iter().find(|p| regions.get(p).is_none()) {
             return Err(ConfigError::Invalid(format!(
@@ -410,6 +429,18 @@ mod tests {
                 .to_string()
                 .contains("pin_max_failures")
         );
+        for wait in [-1, 1001] {
+            let mut config = HubConfig::default();
+            config.workers.batch_wait_ms = wait;
+            let refused = config.validate().unwrap_err().to_string();
+            assert!(
+                refused.contains("workers.batch_wait_ms must be 0 to 1000"),
+                "{refused}"
+            );
+        }
+        let mut config = HubConfig::default();
+        config.workers.batch_wait_ms = 0;
+        config.validate().unwrap();
         let mut config = HubConfig::default();
         config.pilot.regions = vec!["99".into()];
         assert!(config.validate().unwrap_err().to_string().contains("99"));

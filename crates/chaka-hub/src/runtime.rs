@@ -205,6 +205,9 @@ impl Runtime {
         fanout_config.lease = time::Duration::seconds(config.workers.lease_secs);
         fanout_config.max_in_flight_per_bank =
             usize::try_from(config.workers.batches_per_bank).unwrap_or(1);
+        fanout_config.batch_wait = std::time::Duration::from_millis(
+            u64::try_from(config.workers.batch_wait_ms).unwrap_or(0),
+        );
         fanout_config.callback_url = Some(
             format!(
                 "{}/chaka/v1/callbacks",

@@ -124,7 +124,7 @@ impl FanoutConfig {
             owner: owner.into(),
             lease: Duration::seconds(30),
             batch_max: 64,
-            batch_wait: StdDuration::from_millis(5),
+            batch_wait: StdDuration::from_millis(20),
             max_in_flight_per_bank: 4,
             poll_interval: StdDuration::from_millis(200),
             reask_after: Duration::minutes(10),

@@ -51,11 +51,30 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        warn_without_autovacuum(&pool).await;
         Ok(Self { pool })
     }
 
     /// The pool (for the store's own modules and tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// Warns when the server's autovacuum is off. The ledger's and the outbox's rows are rewritten
+/// several times each, so without it their dead row versions pile up, and its `ANALYZE` is
+/// also what makes the pooled connections plan their statements again once the tables have
+/// grown: the plans made while a new database was nearly empty (sequential scans) would
+/// otherwise stay, and every claim and settlement would read the whole table.
+async fn warn_without_autovacuum(pool: &PgPool) {
+    let setting: Result<String, _> = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+        .fetch_one(pool)
+        .await;
+    if setting.is_ok_and(|s| s == "off") {
+        tracing::warn!(
+            "PostgreSQL's autovacuum is off on this server: the ledger's dead rows and its \
+             planner statistics are not kept up, and claims and settlements slow down as the \
+             tables grow; turn it on (docs/deploy.md, \"PostgreSQL\")"
+        );
     }
 }

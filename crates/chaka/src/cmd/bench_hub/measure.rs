@@ -33,6 +33,16 @@ impl Db {
         })
     }
 
+    /// On PostgreSQL, gathers the planner's statistics of every table (`ANALYZE`), which also
+    /// makes the hub's connections plan their prepared statements again; nothing on SQLite,
+    /// whose hub statements are written for its planner without statistics.
+    async fn analyze(&self) -> anyhow::Result<()> {
+        if let Self::Postgres(pool, _) = self {
+            sqlx::query("ANALYZE").execute(pool).await?;
+        }
+        Ok(())
+    }
+
     /// The CPU time so far of the PostgreSQL server's processes that serve this database (its
     /// backends, autovacuum workers) and of its shared ones (WAL writer, checkpointer, …);
     /// zero on SQLite. Processes that ended are not counted.
@@ -290,26 +300,36 @@ impl Checks {
     }
 }
 
-/// Runs `concurrency` clients for `duration` seconds, waits for the last reports, and reads
-/// the figures and the checks.
+/// The seconds of load before the measured window, and of the window.
+pub(super) struct Window {
+    pub(super) warmup: u64,
+    pub(super) duration: u64,
+}
+
+/// Runs `concurrency` clients for the warm-up and the window, waits for the last reports, and
+/// reads the figures of the window and the checks of the whole run.
 pub(super) async fn throughput(
     drive: &Arc<Drive>,
     db: &Db,
     nodes: &[RunningBank],
     side: &Side,
     concurrency: usize,
-    duration: u64,
+    window: Window,
     cores: usize,
 ) -> anyhow::Result<Figures> {
-    let (_, answers0) = bank_totals(nodes);
-    let (cpu0, server0) = (cpu_time(), db.server_cpu());
-    let t0 = Instant::now();
+    let (_, answers_before) = bank_totals(nodes);
     let mut clients = JoinSet::new();
     for _ in 0..concurrency {
         clients.spawn_on(client(drive.clone(), true), side.handle());
     }
-    let window = Duration::from_secs(duration);
-    tokio::time::sleep(window).await;
+    if window.warmup > 0 {
+        tokio::time::sleep(Duration::from_secs(window.warmup)).await;
+        db.analyze().await?;
+    }
+    let (_, answers0) = bank_totals(nodes);
+    let (cpu0, server0) = (cpu_time(), db.server_cpu());
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(window.duration)).await;
     let t1 = Instant::now();
     let elapsed = t1.duration_since(t0);
     let (_, answers1) = bank_totals(nodes);
@@ -340,14 +360,22 @@ pub(super) async fn throughput(
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let in_window = s.to_final.iter().filter(|(at, _)| *at <= t1).count() as u64;
-        (in_window, s.to_final.iter().map(|(_, d)| *d).collect())
+        let in_window = |at: &Instant| *at > t0 && *at <= t1;
+        let completed = s.to_final.iter().filter(|(at, _)| in_window(at)).count() as u64;
+        let latencies = s
+            .to_final
+            .iter()
+            .filter(|(at, _)| *at > t0)
+            .map(|(_, d)| *d)
+            .collect();
+        (completed, latencies)
     };
     let mut submits: Vec<Duration> = drive
         .submit_latencies
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
+        .filter(|(at, _)| *at > t0)
         .map(|(_, d)| *d)
         .collect();
     submits.sort_unstable();
@@ -383,7 +411,7 @@ pub(super) async fn throughput(
         },
         peak_rss: memory_mib("VmHWM:"),
         summary,
-        checks: Checks::read(db, drive, nodes, answers0).await?,
+        checks: Checks::read(db, drive, nodes, answers_before).await?,
     })
 }
 

@@ -6,7 +6,8 @@
 //! HTTP API with concurrent clients spread over the instances: ask for the SMS code, read it
 //! from the in-process gateway, submit to every bank with an `Idempotency-Key`, and wait for
 //! the report to become final (the "report ready" outbox row the finalising transaction
-//! writes). It prints completed inquiries per second, submit latency, time to final, bank round
+//! writes). The same load runs `--warmup` seconds before the measured window (on PostgreSQL
+//! followed by `ANALYZE`, as autovacuum would have run on a server in service). It prints completed inquiries per second, submit latency, time to final, bank round
 //! trips, CPU (of this process and of the database server's processes) and checks exactly one
 //! ready SMS per report and no leg asked twice. `--history` first fills the database with
 //! historical inquiries (one run per size: the growth table). `--slow-bank` makes one bank
@@ -46,6 +47,12 @@ pub struct HubBench {
     /// Seconds of measurement.
     #[arg(long, default_value_t = 20)]
     duration: u64,
+    /// Seconds of the same load before the measured window, not counted. On PostgreSQL the
+    /// database's planner statistics are then gathered (`ANALYZE`, as autovacuum does on a
+    /// server that has run for a while), so the window measures a service in its steady
+    /// state, not a database seconds old. 0: measure from the first second, no `ANALYZE`.
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
     /// Cardholders to seed (default: enough for the run; each asks once).
     #[arg(long)]
     accounts: Option<usize>,
@@ -406,7 +413,8 @@ async fn drive_load(
     let wanted = if args.slow_bank {
         args.waiting
     } else {
-        args.accounts.unwrap_or(300 * args.duration as usize)
+        args.accounts
+            .unwrap_or(300 * (args.warmup + args.duration) as usize)
     };
     let started = Instant::now();
     let people = drive::open_region_people(&shared.population, wanted + wanted / 10 + 50).await?;
@@ -471,7 +479,10 @@ async fn drive_load(
             &shared.nodes,
             &shared.clients_rt,
             args.concurrency,
-            args.duration,
+            measure::Window {
+                warmup: args.warmup,
+                duration: args.duration,
+            },
             shared.cores,
         )
         .await?;
