@@ -88,6 +88,10 @@ pub struct HubBench {
     /// Argon2id memory for passwords and PINs, KiB (cheap on purpose: not what is measured).
     #[arg(long, default_value_t = 256)]
     kdf_memory_kib: u32,
+    /// The hubs' `[workers] batch_wait_ms`: how long a partly filled batch waits for more of
+    /// its bank's legs (default: the hub's default).
+    #[arg(long, value_name = "MS")]
+    batch_wait_ms: Option<i64>,
 }
 
 /// What every run of one invocation shares: the bank nodes, the files the hub reads, the
@@ -302,6 +306,9 @@ impl Instance {
             },
             ..HubConfig::default()
         };
+        if let Some(wait) = args.batch_wait_ms {
+            config.workers.batch_wait_ms = wait;
+        }
         let (clock, gateway, handle) =
             (shared.clock.clone(), gateway.clone(), side.handle().clone());
         // Started from a thread of its own that enters the instance's runtime (the start-up
