@@ -235,6 +235,10 @@ fn bench_validates_its_flags() {
         &hub(&["--history", "1000", "--slow-bank"]),
         "--history and --slow-bank",
     );
+    assert_one_line_error(
+        &hub(&["--batch-wait-ms", "5000"]),
+        "--batch-wait-ms: configuration: workers.batch_wait_ms must be 0 to 1000",
+    );
 }
 
 #[test]

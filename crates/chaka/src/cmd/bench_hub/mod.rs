@@ -129,6 +129,13 @@ pub async fn run(args: HubBench) -> anyhow::Result<()> {
     if args.slow_bank && !args.history.is_empty() {
         bail!("--history and --slow-bank are separate runs");
     }
+    if let Some(wait) = args.batch_wait_ms {
+        let mut config = HubConfig::default();
+        config.workers.batch_wait_ms = wait;
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--batch-wait-ms: {e}"))?;
+    }
     let pilot: Vec<BankCode> = BankRegistry::builtin()
         .pilot()
         .map(|b| b.code.clone())
