@@ -382,9 +382,9 @@ pub(super) async fn throughput(
     to_final.sort_unstable();
     let share = |d: Duration| d.as_secs_f64() / (secs * cores as f64) * 100.0;
     let summary = format!(
-        "{completed} inquiries final within {secs:.1} s ({submitted} submitted, {finals} final \
-         after the drain, {waiting} still open); {} failed lookups; SMS: {} codes, {} \
-         \"requested\", {} \"ready\"",
+        "{completed} inquiries final within {secs:.1} s (in the whole run, warm-up included: \
+         {submitted} submitted, {finals} final after the drain, {waiting} still open; {} \
+         failed lookups; SMS: {} codes, {} \"requested\", {} \"ready\")",
         drive.failures.load(Ordering::Relaxed),
         drive.gateway.count("otp_inquiry"),
         drive.gateway.count("lookup_requested"),

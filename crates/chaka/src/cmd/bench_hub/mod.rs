@@ -7,9 +7,10 @@
 //! from the in-process gateway, submit to every bank with an `Idempotency-Key`, and wait for
 //! the report to become final (the "report ready" outbox row the finalising transaction
 //! writes). The same load runs `--warmup` seconds before the measured window (on PostgreSQL
-//! followed by `ANALYZE`, as autovacuum would have run on a server in service). It prints completed inquiries per second, submit latency, time to final, bank round
-//! trips, CPU (of this process and of the database server's processes) and checks exactly one
-//! ready SMS per report and no leg asked twice. `--history` first fills the database with
+//! followed by `ANALYZE`, as autovacuum would have run on a server in service). It prints
+//! completed inquiries per second, submit latency, time to final, bank round trips, CPU (of
+//! this process and of the database server's processes) and checks exactly one ready SMS per
+//! report and no leg asked twice. `--history` first fills the database with
 //! historical inquiries (one run per size: the growth table). `--slow-bank` makes one bank
 //! never answer and reports the memory of the process while inquiries pile up waiting on it.
 //!
