@@ -74,7 +74,7 @@ async fn warn_without_autovacuum(pool: &PgPool) {
         tracing::warn!(
             "PostgreSQL's autovacuum is off on this server: the ledger's dead rows and its \
              planner statistics are not kept up, and claims and settlements slow down as the \
-             tables grow; turn it on (docs/deploy.md, \"PostgreSQL\")"
+             tables grow; turn it on (docs/deploy.md, \"What grows\")"
         );
     }
 }
